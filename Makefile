@@ -1,0 +1,46 @@
+# MobileNet course workbook. `make` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# The offline data pack: use ../shared/data when it exists and WORKBOOK_DATA is not already set.
+WORKBOOK_DATA ?= $(if $(wildcard ../shared/data/MANIFEST.sha256),$(abspath ../shared/data),)
+export WORKBOOK_DATA
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONHASHSEED ?= 0
+
+.DEFAULT_GOAL := help
+.PHONY: help setup workbook test bench lab lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@echo "  data pack: WORKBOOK_DATA=$(if $(WORKBOOK_DATA),$(WORKBOOK_DATA),(unset: files are downloaded))"
+
+setup: $(STAMP) ## create .venv with the pinned packages and the helpers package (editable)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+workbook: setup ## execute every notebook into build/notebooks and render build/html
+	$(BIN)/python -m helpers.notebooks
+
+test: setup ## unit tests + every notebook in fast mode (pytest)
+	$(BIN)/python -m pytest
+
+bench: setup ## speed and memory ratios, measured side by side
+	$(BIN)/python -m helpers.bench
+
+lab: setup ## open the workbook in JupyterLab with the project's kernel
+	$(BIN)/jupyter lab notebooks/
+
+lint: setup ## ruff
+	$(BIN)/ruff check helpers tests
+
+clean: ## remove build outputs (keeps .venv and the download cache)
+	rm -rf build .pytest_cache .ruff_cache

@@ -1,0 +1,172 @@
+"""``python -m helpers``: the notebooks' code on the command line.
+
+Every user error exits with status 2 and one line on stderr saying what is wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from .errors import WorkbookError
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Hold back TensorFlow's C++ start-up chatter (oneDNN, CUDA probes) written straight to fd 2;
+    replay it only if something unexpected goes wrong."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except WorkbookError:
+            raise
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            sys.stderr.buffer.write(held.read())
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _predict(args) -> object:
+    from . import images, labels, models
+
+    models.parse_model_name(args.model)  # unknown model: fail before any slow work
+    photos = [(str(p), images.load_image(images.resolve_image(p))) for p in args.images]
+    subset = None
+    if args.labels or args.labels_file:
+        wanted = list(args.labels or []) + (labels.read_label_file(args.labels_file) if args.labels_file else [])
+        subset = [cls.index for cls in labels.match_labels(wanted)]
+    limit = len(subset) if subset is not None else 1000
+    if args.top_k < 1 or args.top_k > limit:
+        raise WorkbookError(f"--top-k {args.top_k} must be between 1 and the {limit} labels to rank")
+    with _quiet_stderr():
+        model = models.logits_model(models.load_model(args.model))
+        size = model.input_shape[1]
+        batch = images.preprocess([image for _, image in photos], size)
+        logits = model.predict(batch, verbose=0)
+    results = []
+    for (name, _), row in zip(photos, logits):
+        ranked = models.top_k(row, args.top_k, subset)
+        results.append({"image": name, "model": args.model, "predictions": [p.as_dict() for p in ranked]})
+    if args.json:
+        return results
+    lines = []
+    for result in results:
+        lines.append(f"{result['image']}  ({result['model']})")
+        for p in result["predictions"]:
+            extra = f"  (within labels: {p['subset_probability']:.3f})" if "subset_probability" in p else ""
+            lines.append(f"  {p['rank']}. {p['label']:<28} {p['wnid']}  {p['probability']:.3f}{extra}")
+    return "\n".join(lines)
+
+
+def _layers(args) -> object:
+    from .layers import first_layer_variables, format_rows
+
+    if args.first < 1:
+        raise WorkbookError("--first must be at least 1")
+    with _quiet_stderr():
+        rows = first_layer_variables(args.first, args.naming)
+    return rows if args.json else format_rows(rows)
+
+
+def _fold_bn(args) -> object:
+    from . import bn_fold, slim
+
+    with _quiet_stderr():
+        weights = slim.slim_weights()
+        epsilon = slim.batchnorm_epsilon()
+    scope = f"MobilenetV1/{args.layer}"
+    kernel_name = next((n for n in weights if n in (f"{scope}/weights", f"{scope}/depthwise_weights")), None)
+    if kernel_name is None or f"{scope}/BatchNorm/gamma" not in weights:
+        from .layers import slim_scopes
+
+        known = [s for s in slim_scopes(weights) if s != "Logits"]
+        raise WorkbookError(f"no conv layer with BatchNorm named {args.layer!r}; choose one of {', '.join(known)}")
+    bn = {p: weights[f"{scope}/BatchNorm/{p}"] for p in ("gamma", "beta", "moving_mean", "moving_variance")}
+    if args.assume_gamma_one:
+        folded = bn_fold.fold_gamma_one(weights[kernel_name], bn["beta"], bn["moving_mean"], bn["moving_variance"], epsilon)
+    else:
+        folded = bn_fold.fold(
+            weights[kernel_name], bn["gamma"], bn["beta"], bn["moving_mean"], bn["moving_variance"], epsilon,
+            depthwise=kernel_name.endswith("depthwise_weights"),
+        )
+    out = {
+        "layer": args.layer,
+        "epsilon": epsilon,
+        "multiplier": [float(v) for v in folded.multiplier],
+        "bias": [float(v) for v in folded.bias],
+    }
+    if args.json:
+        return out
+    rows = [f"{args.layer}: epsilon {epsilon:g}" + ("  (gamma assumed 1)" if args.assume_gamma_one else "")]
+    rows += [f"  channel {i:3d}  multiplier {m: .6f}  bias {b: .6f}" for i, (m, b) in enumerate(zip(out["multiplier"], out["bias"]))]
+    return "\n".join(rows)
+
+
+def _records(args) -> object:
+    from .records import read_records
+
+    return read_records(args.notebook)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m helpers`` argument parser."""
+    from .models import DEFAULT_MODEL
+
+    parser = argparse.ArgumentParser(prog="python -m helpers", description="MobileNet workbook command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("predict", help="classify photos with an ImageNet MobileNet")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--model", default=DEFAULT_MODEL)
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--labels", nargs="+", metavar="NAME", help="rank only these ImageNet names")
+    group.add_argument("--labels-file", metavar="FILE", help="rank only the names in FILE (one per line)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_predict)
+
+    p = sub.add_parser("layers", help="variables of the first layers, 'name (shape)'")
+    p.add_argument("--first", type=int, default=3)
+    p.add_argument("--naming", choices=("slim", "keras"), default="slim")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_layers)
+
+    p = sub.add_parser("fold-bn", help="fold one layer's BatchNorm: per-channel multiplier and bias")
+    p.add_argument("--layer", default="Conv2d_0")
+    p.add_argument("--assume-gamma-one", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_fold_bn)
+
+    p = sub.add_parser("records", help="the values an executed notebook recorded, as JSON")
+    p.add_argument("notebook", type=Path)
+    p.set_defaults(run=_records, json=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; user errors -> one stderr line and exit status 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        result = args.run(args)
+    except WorkbookError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    print(json.dumps(result, indent=2) if args.json else result)
+    return 0

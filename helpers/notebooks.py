@@ -1,0 +1,117 @@
+"""Executing the workbook's notebooks with papermill, checking parameter names first.
+
+``python -m helpers.notebooks`` (what ``make workbook`` runs) executes every notebook of
+``notebooks/`` in order into ``build/notebooks/`` and renders each to ``build/html/``, printing one
+line per notebook; the source notebooks are never written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+import time
+from pathlib import Path
+
+from .errors import WorkbookError
+from .paths import NOTEBOOKS, build_dir
+
+
+def notebook_list() -> list[Path]:
+    """The workbook's notebooks in teaching order (``NN_name.ipynb``)."""
+    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def parameters_of(notebook: str | Path) -> dict:
+    """``name -> default`` of the notebook's cell tagged ``parameters`` (literal values only)."""
+    import nbformat
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    for cell in nb.cells:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            values = {}
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+                    values[node.targets[0].id] = ast.literal_eval(node.value)
+            return values
+    raise WorkbookError(f"{notebook} has no cell tagged 'parameters'")
+
+
+def execute(notebook: str | Path, output: str | Path, parameters: dict | None = None, *, timeout: int = 1800) -> Path:
+    """Run ``notebook`` with papermill into ``output``; unknown parameter names are an error.
+
+    The kernel runs in ``notebooks/`` (so relative paths behave as in JupyterLab) with the same
+    Python as this process.
+    """
+    import papermill
+
+    parameters = dict(parameters or {})
+    known = parameters_of(notebook)
+    unknown = sorted(set(parameters) - set(known))
+    if unknown:
+        raise WorkbookError(f"{Path(notebook).name} has no parameter(s) {unknown}; it takes {sorted(known)}")
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(
+        str(notebook),
+        str(output),
+        parameters=parameters,
+        kernel_name="python3",
+        cwd=str(NOTEBOOKS),
+        progress_bar=False,
+        execution_timeout=timeout,
+    )
+    return output
+
+
+def render_html(notebook: Path, html_dir: Path) -> Path:
+    """Render an executed notebook to ``html_dir/<name>.html``."""
+    from nbconvert import HTMLExporter
+
+    html_dir.mkdir(parents=True, exist_ok=True)
+    body, _ = HTMLExporter().from_filename(str(notebook))
+    target = html_dir / (notebook.stem + ".html")
+    target.write_text(body, encoding="utf-8")
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Execute and render every notebook (or those named); one line each; non-zero if one failed."""
+    parser = argparse.ArgumentParser(prog="python -m helpers.notebooks", description=main.__doc__)
+    parser.add_argument("names", nargs="*", help="notebook names or prefixes (default: all)")
+    parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
+                        help="parameter for every notebook run (VALUE as a Python literal)")
+    args = parser.parse_args(argv)
+    parameters = {}
+    for item in args.parameter:
+        name, _, value = item.partition("=")
+        try:
+            parameters[name] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            parameters[name] = value
+    chosen = [nb for nb in notebook_list() if not args.names or any(nb.name.startswith(n) for n in args.names)]
+    if not chosen:
+        print("no notebooks matched", file=sys.stderr)
+        return 2
+    out_dir, html_dir = build_dir() / "notebooks", build_dir() / "html"
+    failed = 0
+    for nb in chosen:
+        start = time.perf_counter()
+        try:
+            executed = execute(nb, out_dir / nb.name, {k: v for k, v in parameters.items() if k in parameters_of(nb)})
+            render_html(executed, html_dir)
+            status = "ok"
+        except Exception as error:  # report every notebook, then fail
+            failed += 1
+            status = f"FAILED: {str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__}"
+            try:
+                render_html(out_dir / nb.name, html_dir)
+            except Exception:
+                pass
+        print(f"{nb.name:<28} {time.perf_counter() - start:7.1f} s  {status}", flush=True)
+    print(f"executed notebooks: {out_dir}   HTML: {html_dir}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
