@@ -100,6 +100,9 @@ def fold_batchnorm(model):
             folded_layer.set_weights([folded.kernel, folded.bias])
             i += 2
         else:
-            x = layer(x)  # shared, weights and all
+            copy = type(layer).from_config(layer.get_config())  # a fresh layer, so the new model owns it
+            x = copy(x)
+            if layer.weights:
+                copy.set_weights(layer.get_weights())
             i += 1
     return keras.Model(inputs, x, name=model.name + "_folded")

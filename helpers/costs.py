@@ -28,11 +28,13 @@ def layer_costs(model) -> list[LayerCost]:
         out = tuple(int(d) for d in layer.output.shape[1:])
         spatial = out[0] * out[1] if len(out) == 3 else 1
         if isinstance(layer, keras.layers.DepthwiseConv2D):
-            kh, kw, cin, mult = layer.depthwise_kernel.shape
+            kh, kw, cin, mult = layer.kernel.shape  # Keras 3 calls the depthwise weights 'kernel'
             kind, mult_adds = "depthwise", kh * kw * cin * mult * spatial
         elif isinstance(layer, keras.layers.Conv2D):
             kh, kw, cin, cout = layer.kernel.shape
             kind = "pointwise" if (kh, kw) == (1, 1) else "conv"
+            if layer.name == "conv_preds":  # MobileNet's classifier is a 1x1 conv on a 1x1 map
+                kind = "classifier"
             mult_adds = kh * kw * cin * cout * spatial
         elif isinstance(layer, keras.layers.Dense):
             cin, cout = layer.kernel.shape

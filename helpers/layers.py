@@ -44,8 +44,6 @@ def first_layer_variables(first: int = 3, naming: str = "slim", alpha: str = "0.
 def _keras_weight_name(layer: str, index: int) -> str:
     if layer.endswith("_bn"):
         return ("gamma", "beta", "moving_mean", "moving_variance")[index]
-    if layer.startswith("conv_dw"):
-        return "depthwise_kernel"
     return ("kernel", "bias")[index]
 
 
