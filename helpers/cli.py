@@ -58,7 +58,7 @@ def _predict(args) -> object:
         batch = images.preprocess([image for _, image in photos], size)
         logits = model.predict(batch, verbose=0)
     results = []
-    for (name, _), row in zip(photos, logits):
+    for (name, _), row in zip(photos, logits, strict=True):
         ranked = models.top_k(row, args.top_k, subset)
         results.append({"image": name, "model": args.model, "predictions": [p.as_dict() for p in ranked]})
     if args.json:
@@ -97,10 +97,17 @@ def _fold_bn(args) -> object:
         raise WorkbookError(f"no conv layer with BatchNorm named {args.layer!r}; choose one of {', '.join(known)}")
     bn = {p: weights[f"{scope}/BatchNorm/{p}"] for p in ("gamma", "beta", "moving_mean", "moving_variance")}
     if args.assume_gamma_one:
-        folded = bn_fold.fold_gamma_one(weights[kernel_name], bn["beta"], bn["moving_mean"], bn["moving_variance"], epsilon)
+        folded = bn_fold.fold_gamma_one(
+            weights[kernel_name], bn["beta"], bn["moving_mean"], bn["moving_variance"], epsilon
+        )
     else:
         folded = bn_fold.fold(
-            weights[kernel_name], bn["gamma"], bn["beta"], bn["moving_mean"], bn["moving_variance"], epsilon,
+            weights[kernel_name],
+            bn["gamma"],
+            bn["beta"],
+            bn["moving_mean"],
+            bn["moving_variance"],
+            epsilon,
             depthwise=kernel_name.endswith("depthwise_weights"),
         )
     out = {
@@ -112,7 +119,10 @@ def _fold_bn(args) -> object:
     if args.json:
         return out
     rows = [f"{args.layer}: epsilon {epsilon:g}" + ("  (gamma assumed 1)" if args.assume_gamma_one else "")]
-    rows += [f"  channel {i:3d}  multiplier {m: .6f}  bias {b: .6f}" for i, (m, b) in enumerate(zip(out["multiplier"], out["bias"]))]
+    rows += [
+        f"  channel {i:3d}  multiplier {m: .6f}  bias {b: .6f}"
+        for i, (m, b) in enumerate(zip(out["multiplier"], out["bias"], strict=True))
+    ]
     return "\n".join(rows)
 
 

@@ -15,6 +15,7 @@ Lookup order for :func:`fetch`:
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import sys
@@ -330,7 +331,7 @@ def download(url: str, dest: Path, sha256: str | None, *, progress: bool = True)
             )
         os.replace(tmp, dest)
         return dest
-    except (urllib.error.URLError, OSError, ValueError) as error:
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
         raise DataUnavailableError(f"could not download {url}: {error}") from None
     finally:
         if tmp.exists():
@@ -396,13 +397,9 @@ def safe_extract(archive: Path, dest: Path) -> Path:
         for member in members:
             target = (root / member.name).resolve()
             if member.name.startswith("/") or not target.is_relative_to(root):
-                raise WorkbookError(
-                    f"refusing to extract {archive}: member {member.name!r} would leave {dest}"
-                )
+                raise WorkbookError(f"refusing to extract {archive}: member {member.name!r} would leave {dest}")
             if not (member.isfile() or member.isdir()):
-                raise WorkbookError(
-                    f"refusing to extract {archive}: member {member.name!r} is a link or device"
-                )
+                raise WorkbookError(f"refusing to extract {archive}: member {member.name!r} is a link or device")
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent))
         try:

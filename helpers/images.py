@@ -87,9 +87,7 @@ def scale(images: np.ndarray) -> np.ndarray:
     return (np.asarray(images, np.float32) / 127.5 - 1.0).astype(np.float32)
 
 
-def preprocess(
-    images: np.ndarray | list[np.ndarray], size: int, *, central_crop: float | None = None
-) -> np.ndarray:
+def preprocess(images: np.ndarray | list[np.ndarray], size: int, *, central_crop: float | None = None) -> np.ndarray:
     """RGB ``uint8`` image(s) -> MobileNet's input ``float32 [n, size, size, 3]`` in [-1, 1].
 
     :func:`resize` (PIL bilinear, whole image), then :func:`scale`.

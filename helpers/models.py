@@ -88,7 +88,7 @@ def build_mobilenet_v1(alpha: str = "0.25", size: int = 224, *, include_top: boo
         if layer_name in pending:
             pending[layer_name][index] = drop_background(slim_name, value)
     for layer_name, values in pending.items():
-        missing = [w.path for w, v in zip(model.get_layer(layer_name).weights, values) if v is None]
+        missing = [w.path for w, v in zip(model.get_layer(layer_name).weights, values, strict=True) if v is None]
         if missing:
             raise WorkbookError(f"the frozen graph has no weights for {missing}")
         model.get_layer(layer_name).set_weights(values)

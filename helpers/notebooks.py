@@ -79,8 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     """Execute and render every notebook (or those named); one line each; non-zero if one failed."""
     parser = argparse.ArgumentParser(prog="python -m helpers.notebooks", description=main.__doc__)
     parser.add_argument("names", nargs="*", help="notebook names or prefixes (default: all)")
-    parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
-                        help="parameter for every notebook run (VALUE as a Python literal)")
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="parameter for every notebook run (VALUE as a Python literal)",
+    )
     args = parser.parse_args(argv)
     parameters = {}
     for item in args.parameter:

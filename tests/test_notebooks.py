@@ -1,0 +1,80 @@
+"""Every notebook executed by papermill in fast mode; the values it recorded are checked."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from helpers.errors import WorkbookError
+from helpers.notebooks import execute, notebook_list, parameters_of
+from helpers.records import read_records
+
+
+@pytest.fixture(scope="session")
+def executed(pack, tmp_path_factory):
+    """Run each notebook once (fast mode) on demand; ``executed(name) -> records``."""
+    out = tmp_path_factory.mktemp("notebooks")
+    done: dict[str, dict] = {}
+
+    def run(stem: str) -> dict:
+        if stem not in done:
+            (source,) = [nb for nb in notebook_list() if nb.stem == stem]
+            done[stem] = read_records(execute(source, out / source.name, {"fast": True}))
+        return done[stem]
+
+    return run
+
+
+def test_every_notebook_is_committed_clean_with_a_fast_parameter():
+    names = [nb.stem for nb in notebook_list()]
+    assert names[:4] == ["01_classify", "02_layer_dump", "03_bn_folding", "04_label_subset"]
+    for nb in notebook_list():
+        cells = json.loads(nb.read_text())["cells"]
+        assert not any(c.get("outputs") or c.get("execution_count") for c in cells if c["cell_type"] == "code"), nb
+        assert parameters_of(nb).get("fast") is False, nb
+        assert sum(c["cell_type"] == "markdown" and "".join(c["source"]).startswith("# ") for c in cells) == 1, nb
+
+
+def test_unknown_parameter_is_refused(tmp_path):
+    with pytest.raises(WorkbookError, match="no parameter"):
+        execute(notebook_list()[0], tmp_path / "x.ipynb", {"fats": True})
+    assert not (tmp_path / "x.ipynb").exists()
+
+
+def test_01_classify(executed):
+    r = executed("01_classify")
+    assert r["top1_label"] == "Egyptian cat"  # chelsea.png is a tabby-like cat; all cat classes are close
+    assert r["max_logit_diff"] < 1e-4  # Keras vs frozen graph: float32 summation order only
+    assert r["more_images_max_logit_diff"] < 1e-4
+    assert r["more_images_top1"]["parrot.jpg"][0] == "macaw"
+    assert r["more_images_top1"]["parrot.jpg"][1] == pytest.approx(0.940, abs=0.0015)  # pack reference value
+    assert 0 < r["background_probability"] < 1e-3
+    assert len(r["top5"]) == 5
+
+
+def test_02_layer_dump(executed):
+    r = executed("02_layer_dump")
+    assert r["n_variables"] == 15
+    assert r["variables"][0] == ["MobilenetV1/Conv2d_0/weights", [3, 3, 3, 8]]
+    assert r["variables"][-1] == ["MobilenetV1/Conv2d_1_pointwise/BatchNorm/moving_variance", [16]]
+    assert r["total_mult_adds"] == pytest.approx(41e6, rel=0.0125)  # paper, Table 6: 41 M
+    assert r["ratio_max_deviation"] < 1e-12  # counted cost ratio == 1/N + 1/Dk^2 up to float rounding
+
+
+def test_03_bn_folding(executed):
+    r = executed("03_bn_folding")
+    assert r["conv0_fold_max_abs_error"] < 1e-4
+    assert r["gamma_one_max_abs_error"] > 1.0  # gamma is far from 1 in this model, so the shortcut is wrong
+    assert r["network_max_logit_diff"] < 1e-3  # 27 folds, errors accumulate through the network
+    assert r["top5_identical"] is True
+    assert r["folded_speedup"] > 0
+
+
+def test_04_label_subset(executed):
+    r = executed("04_label_subset")
+    assert r["subset_indices"] == list(range(717, 727))
+    assert r["reduced_model_max_diff"] < 1e-5
+    for values in r["subset_top1"].values():
+        assert values["subset_probability"] >= values["probability"]
+        assert values["subset_mass"] <= 1.0
