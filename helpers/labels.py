@@ -11,6 +11,20 @@ from pathlib import Path
 from . import data
 from .errors import WorkbookError
 
+# The original homework's label subset (notebook 04's default); "plane" is the carpenter's plane.
+HOMEWORK_LABELS = (
+    "pickup",
+    "pier",
+    "piggy bank",
+    "pill bottle",
+    "pillow",
+    "ping-pong ball",
+    "pinwheel",
+    "pirate",
+    "pitcher",
+    "plane",
+)
+
 
 @dataclass(frozen=True)
 class ImageNetClass:

@@ -38,18 +38,8 @@ def test_predict_json(pack):
 
 
 def test_predict_with_label_subset(pack):
-    labels = [
-        "pickup",
-        "pier",
-        "piggy bank",
-        "pill bottle",
-        "pillow",
-        "ping-pong ball",
-        "pinwheel",
-        "pirate",
-        "pitcher",
-        "plane",
-    ]
+    from helpers.labels import HOMEWORK_LABELS as labels
+
     out = json.loads(run("predict", "images/coffee.png", "--json", "--top-k", "10", "--labels", *labels).stdout)
     predictions = out[0]["predictions"]
     assert {p["index"] for p in predictions} == set(range(717, 727))

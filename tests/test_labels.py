@@ -8,18 +8,7 @@ import pytest
 from helpers import labels, models
 from helpers.errors import WorkbookError
 
-HOMEWORK = [
-    "pickup",
-    "pier",
-    "piggy bank",
-    "pill bottle",
-    "pillow",
-    "ping-pong ball",
-    "pinwheel",
-    "pirate",
-    "pitcher",
-    "plane",
-]
+HOMEWORK = list(labels.HOMEWORK_LABELS)
 
 
 def test_classes_have_wnids_and_synonyms(pack):
