@@ -12,7 +12,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
 
 .DEFAULT_GOAL := help
-.PHONY: help setup workbook test bench lab lint clean
+.PHONY: help setup workbook test bench lab tensorboard lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ bench: setup ## speed and memory ratios, measured side by side
 
 lab: setup ## open the workbook in JupyterLab with the project's kernel
 	$(BIN)/jupyter lab notebooks/
+
+tensorboard: setup ## open the training logs of notebook 06 (build/logs)
+	$(BIN)/tensorboard --logdir build/logs
 
 lint: setup ## ruff
 	$(BIN)/ruff check helpers tests

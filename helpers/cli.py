@@ -40,9 +40,55 @@ def _quiet_stderr():
             os.close(saved)
 
 
+def _is_model_file(model: str) -> bool:
+    return model.endswith((".keras", ".tflite")) or Path(model).is_file()
+
+
+def _predict_with_file(args, photos) -> list[dict]:
+    """``--model FILE.keras``: a saved classifier of the workbook (e.g. notebook 06's flowers)."""
+    import numpy as np
+
+    from . import images, transfer
+
+    if args.labels or args.labels_file:
+        raise WorkbookError("--labels/--labels-file restrict ImageNet names; they do not apply to --model FILE")
+    if not args.model.endswith(".keras"):
+        raise WorkbookError(f"--model {args.model}: predict takes a .keras file (use `tflite` for .tflite models)")
+    with _quiet_stderr():
+        model, names = transfer.load_classifier(args.model)
+        size = model.input_shape[1]
+        batch = np.stack([images.resize(image, size) for _, image in photos]).astype(np.float32)
+        probabilities = model.predict(batch, verbose=0)
+    if args.top_k < 1 or args.top_k > len(names):
+        raise WorkbookError(f"--top-k {args.top_k} must be between 1 and the model's {len(names)} classes")
+    results = []
+    for (name, _), row in zip(photos, probabilities, strict=True):
+        order = np.argsort(-row, kind="stable")[: args.top_k]
+        ranked = [
+            {"rank": r + 1, "label": names[i], "wnid": None, "index": int(i), "probability": float(row[i])}
+            for r, i in enumerate(order)
+        ]
+        results.append({"image": name, "model": args.model, "predictions": ranked})
+    return results
+
+
+def _format_predictions(results: list[dict]) -> str:
+    lines = []
+    for result in results:
+        lines.append(f"{result['image']}  ({result['model']})")
+        for p in result["predictions"]:
+            extra = f"  (within labels: {p['subset_probability']:.3f})" if "subset_probability" in p else ""
+            lines.append(f"  {p['rank']}. {p['label']:<28} {p['wnid'] or '':<9}  {p['probability']:.3f}{extra}")
+    return "\n".join(lines)
+
+
 def _predict(args) -> object:
     from . import images, labels, models
 
+    if _is_model_file(args.model):
+        photos = [(str(p), images.load_image(images.resolve_image(p))) for p in args.images]
+        results = _predict_with_file(args, photos)
+        return results if args.json else _format_predictions(results)
     models.parse_model_name(args.model)  # unknown model: fail before any slow work
     photos = [(str(p), images.load_image(images.resolve_image(p))) for p in args.images]
     subset = None
@@ -61,15 +107,7 @@ def _predict(args) -> object:
     for (name, _), row in zip(photos, logits, strict=True):
         ranked = models.top_k(row, args.top_k, subset)
         results.append({"image": name, "model": args.model, "predictions": [p.as_dict() for p in ranked]})
-    if args.json:
-        return results
-    lines = []
-    for result in results:
-        lines.append(f"{result['image']}  ({result['model']})")
-        for p in result["predictions"]:
-            extra = f"  (within labels: {p['subset_probability']:.3f})" if "subset_probability" in p else ""
-            lines.append(f"  {p['rank']}. {p['label']:<28} {p['wnid']}  {p['probability']:.3f}{extra}")
-    return "\n".join(lines)
+    return results if args.json else _format_predictions(results)
 
 
 def _layers(args) -> object:
@@ -142,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="classify photos with an ImageNet MobileNet")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("--model", default=DEFAULT_MODEL, help="an ImageNet model name, or a saved classifier FILE.keras")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--labels", nargs="+", metavar="NAME", help="rank only these ImageNet names")
     group.add_argument("--labels-file", metavar="FILE", help="rank only the names in FILE (one per line)")

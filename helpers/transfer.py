@@ -1,0 +1,143 @@
+"""Transfer learning with the workbook's MobileNet: extractor, head, full classifier, saving.
+
+Every model here takes photos as ``uint8``-valued floats in [0, 255]; MobileNet's scaling to
+[-1, 1] is the first layer (``Rescaling``), so it is done once, inside the model, and a saved
+classifier needs nothing but resized pixels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import WorkbookError
+from .models import build_mobilenet_v1
+
+BASE_NAME = "mobilenet_base"
+
+
+def feature_extractor(alpha: str = "0.25", size: int = 224, *, taps: tuple[str, ...] = ()):
+    """Photo ``[0, 255]`` -> pooled MobileNet features, ImageNet weights.
+
+    Without ``taps``: global average pooling of the last block (``1024 * alpha`` features, the
+    classic bottleneck). With ``taps`` (layer names of the base, e.g. ``conv_pw_11_relu``): the
+    average *and* max pooling of each tapped layer and of the last block, concatenated; earlier
+    layers keep more of the texture and colour detail that tells flowers apart.
+    """
+    import keras
+
+    base = build_mobilenet_v1(alpha, size, include_top=False)
+    if taps:
+        outputs = [base.get_layer(name).output for name in taps] + [base.output]
+        base = keras.Model(base.input, outputs, name=base.name)
+    base.name = BASE_NAME
+    inputs = keras.Input((size, size, 3), name="pixels")
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="scale_to_pm1")(inputs)
+    x = base(x, training=False)  # BatchNorm stays in inference mode even when fine-tuning
+    if taps:
+        pooled = []
+        for i, tensor in enumerate(x):
+            pooled.append(keras.layers.GlobalAveragePooling2D(name=f"avg_{i}")(tensor))
+            pooled.append(keras.layers.GlobalMaxPooling2D(name=f"max_{i}")(tensor))
+        x = keras.layers.Concatenate(name="pool")(pooled)
+        name = f"mobilenet_v1_{alpha}_{size}_features_" + "_".join(t.split("_")[2] for t in taps) + "_13_avgmax"
+    else:
+        x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+        name = f"mobilenet_v1_{alpha}_{size}_features"
+    return keras.Model(inputs, x, name=name)
+
+
+def head(n_classes: int, features: np.ndarray, *, dropout: float = 0.2, name: str = "head"):
+    """Standardise (mean/variance of the training ``features``, frozen into the layer), dropout,
+    Dense softmax: the new classifier, trained on features or cached bottlenecks."""
+    import keras
+
+    features = np.asarray(features, np.float32)
+    inputs = keras.Input((features.shape[1],), name="features")
+    x = keras.layers.Normalization(mean=features.mean(0), variance=features.var(0) + 1e-6, name="standardise")(inputs)
+    x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+    x = keras.layers.Dense(n_classes, activation="softmax", name="head_dense")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def classifier(extractor, head_model, *, augment=None, name: str = "flowers"):
+    """``extractor`` then ``head_model`` as one model on photos; ``augment`` (a layer) runs first
+    and only while training (Keras's preprocessing layers are identities at inference)."""
+    import keras
+
+    inputs = keras.Input(extractor.input_shape[1:], name="pixels")
+    x = augment(inputs) if augment is not None else inputs
+    return keras.Model(inputs, head_model(extractor(x)), name=name)
+
+
+def set_trainable_top(extractor, n_layers: int) -> int:
+    """Freeze the MobileNet base except its last ``n_layers`` layers (BatchNorm layers stay frozen).
+
+    Returns the number of trainable weight tensors.
+    """
+    import keras
+
+    base = extractor.get_layer(BASE_NAME)
+    base.trainable = True
+    for i, layer in enumerate(base.layers):
+        top = i >= len(base.layers) - n_layers
+        layer.trainable = top and not isinstance(layer, keras.layers.BatchNormalization)
+    return len(extractor.trainable_weights)
+
+
+def labels_path(model_path: str | Path) -> Path:
+    """``flowers.keras`` -> ``flowers_labels.txt``; ``flowers_int8.tflite`` -> the first of
+    ``flowers_int8_labels.txt`` / ``flowers_labels.txt`` that exists."""
+    path = Path(model_path)
+    stem = path.stem
+    candidates = [path.with_name(f"{stem}_labels.txt")]
+    while "_" in stem:
+        stem = stem.rsplit("_", 1)[0]
+        candidates.append(path.with_name(f"{stem}_labels.txt"))
+    return next((c for c in candidates if c.is_file()), candidates[0])
+
+
+def save_classifier(model, class_names: list[str], path: str | Path) -> tuple[Path, Path]:
+    """Save ``model`` (``.keras``) and its class names, one per line in output order, beside it."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise WorkbookError(f"save the classifier as a .keras file, not {path.name}")
+    if model.output_shape[-1] != len(class_names):
+        raise WorkbookError(f"model has {model.output_shape[-1]} outputs but {len(class_names)} class names")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    names = path.with_name(f"{path.stem}_labels.txt")
+    names.write_text("".join(f"{n}\n" for n in class_names))
+    return path, names
+
+
+def read_class_names(path: str | Path) -> list[str]:
+    """Class names from a labels file (one per line, blank lines ignored)."""
+    path = Path(path)
+    if not path.is_file():
+        raise WorkbookError(f"labels file not found: {path} (one class name per line, in output order)")
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def load_classifier(path: str | Path):
+    """Load a saved ``.keras`` classifier and its class names (``safe_mode``: no arbitrary code)."""
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise WorkbookError(f"model file not found: {path}")
+    try:
+        model = keras.models.load_model(path, safe_mode=True)
+    except Exception as error:  # Keras raises many types for a bad file
+        raise WorkbookError(f"{path} could not be loaded as a Keras model: {error}") from None
+    names = read_class_names(labels_path(path))
+    if model.output_shape[-1] != len(names):
+        raise WorkbookError(f"{path} has {model.output_shape[-1]} outputs but {labels_path(path)} lists {len(names)}")
+    return model, names
+
+
+def evaluate(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 64) -> float:
+    """Top-1 accuracy of a softmax model."""
+    probabilities = model.predict(images, batch_size=batch_size, verbose=0)
+    return float(np.mean(np.argmax(probabilities, axis=-1) == labels))
