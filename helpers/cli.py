@@ -164,6 +164,36 @@ def _fold_bn(args) -> object:
     return "\n".join(rows)
 
 
+def _tflite(args) -> object:
+    from . import images, tflite
+
+    if (args.input_mean is None) != (args.input_std is None):
+        raise WorkbookError("give --input-mean and --input-std together")
+    photos = [(str(p), images.load_image(images.resolve_image(p))) for p in args.images]
+    if args.save_tensors and len(photos) != 1:
+        raise WorkbookError("--save-tensors dumps the tensors of one image; give exactly one IMAGE")
+    with _quiet_stderr():
+        classifier = tflite.TFLiteClassifier(
+            args.model,
+            labels_file=args.labels_file,
+            input_mean=args.input_mean,
+            input_std=args.input_std,
+            data_format=args.data_format,
+            preserve_all_tensors=bool(args.save_tensors),
+        )
+        if args.save_tensors:  # refuse a non-empty folder before running anything
+            folder = Path(args.save_tensors)
+            if folder.is_dir() and any(folder.iterdir()) and not args.force:
+                raise WorkbookError(f"tensor dump folder {folder} is not empty; choose another or pass --force")
+        results = [
+            {"image": name, "model": args.model, "predictions": classifier.predict(image, args.top_k)}
+            for name, image in photos
+        ]
+        if args.save_tensors:
+            tflite.save_tensors(classifier, args.save_tensors, layout=args.tensor_layout, force=args.force)
+    return results if args.json else _format_predictions(results)
+
+
 def _records(args) -> object:
     from .records import read_records
 
@@ -198,6 +228,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--assume-gamma-one", action="store_true")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_fold_bn)
+
+    p = sub.add_parser("tflite", help="classify photos with a .tflite model (ai-edge-litert interpreter)")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--model", required=True, help="a .tflite file, or e.g. mobilenet_v2_1.0_224_quant")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--input-mean", type=float, help="input = (pixel - mean) / std (default: read from the model)")
+    p.add_argument("--input-std", type=float)
+    p.add_argument("--data-format", choices=("channel_last", "channel_first"), default="channel_last")
+    p.add_argument(
+        "--labels-file",
+        metavar="FILE",
+        help="class names, one per line (default: *_labels.txt beside the model, else ImageNet)",
+    )
+    p.add_argument("--save-tensors", metavar="DIR", help="dump every tensor of the run as .npy files into DIR")
+    p.add_argument("--tensor-layout", choices=("nchw", "nhwc"), default="nchw", help="layout of dumped 4-D tensors")
+    p.add_argument("--force", action="store_true", help="write into a non-empty --save-tensors folder")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_tflite)
 
     p = sub.add_parser("records", help="the values an executed notebook recorded, as JSON")
     p.add_argument("notebook", type=Path)

@@ -28,7 +28,14 @@ def executed(pack, tmp_path_factory):
 
 def test_every_notebook_is_committed_clean_with_a_fast_parameter():
     names = [nb.stem for nb in notebook_list()]
-    assert names[:5] == ["01_classify", "02_layer_dump", "03_bn_folding", "04_label_subset", "05_mnist"]
+    assert names[:6] == [
+        "01_classify",
+        "02_layer_dump",
+        "03_bn_folding",
+        "04_label_subset",
+        "05_mnist",
+        "06_flowers_transfer",
+    ]
     for nb in notebook_list():
         cells = json.loads(nb.read_text())["cells"]
         assert not any(c.get("outputs") or c.get("execution_count") for c in cells if c["cell_type"] == "code"), nb
@@ -88,3 +95,30 @@ def test_05_mnist(executed):
         assert r[f"{name}_test_accuracy"] > 0.80, name
         assert r[f"{name}_train_seconds"] > 0
     assert r["best_model"] in ("dense_challenger", "cnn_challenger")
+
+
+def test_06_flowers_transfer(executed):
+    r = executed("06_flowers_transfer")
+    # Fast mode: 24 train + 8 val photos per class, 8 head epochs, 1 epoch for the full-network runs.
+    assert r["cache_hits_second_pass"] == 120 and r["cache_misses_second_pass"] == 0  # all 5 x 24 reused
+    assert r["hub_max_feature_diff"] < 1e-5  # the same graph exported and reloaded: float32 rounding at most
+    assert r["bottleneck_epoch_speedup"] > 2  # measured 8x on 120 photos (overhead-bound); 10x+ on the full set
+    # Chance is 20 %; with 40 val photos, a chance-level model reaches 50 % with probability < 1e-3.
+    # Measured in fast mode: heads 45-65 %, best 65 %, lr 0.1 sweep 77 %.
+    assert r["best_val_accuracy"] >= 0.5
+    assert r["sweep_lr_0.1_val_accuracy"] >= 0.5
+    assert r["best_val_accuracy"] == max(r[f"{n}_val_accuracy"] for n in _EXPERIMENTS)
+    for name in _EXPERIMENTS:
+        assert 0.0 <= r[f"{name}_val_accuracy"] <= 1.0 and r[f"{name}_train_seconds"] > 0, name
+    assert r["few_shot_val_accuracy"] > 0.25
+    assert r["reload_max_diff"] < 1e-6  # the saved .keras file holds exactly the trained weights
+    assert r["sunflower_photo_top1"] == "sunflowers"  # measured 0.82 in fast mode: a wide margin
+
+
+_EXPERIMENTS = (
+    "frozen_head_b32",
+    "frozen_head_b16",
+    "frozen_head_augment",
+    "finetune_top_augment",
+    "multilayer_head_b32",
+)

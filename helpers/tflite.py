@@ -1,0 +1,302 @@
+"""TFLite: converting Keras models, and running any image classifier ``.tflite`` the same way.
+
+One class, :class:`TFLiteClassifier`, runs the workbook's own conversions and Google's uint8
+models alike; everything that differs between them is read from the file:
+
+* **input range**: a quantized input's scale and zero point say which real values it covers
+  (Google's uint8 models: ``0.0078125 * (q - 128)`` = [-1, 1]; ours: pixels 0-255). A float input
+  named ``pixels`` (every workbook export) takes raw pixels; any other float input is assumed to
+  want [-1, 1] (``label_image.py``'s ``--input_mean 127.5 --input_std 127.5``). ``input_mean`` /
+  ``input_std`` override both;
+* **layout**: ``channel_last`` (NHWC, TFLite's own) or ``channel_first`` (NCHW) inputs;
+* **classes**: 1001 outputs = ImageNet with slim's background class first (dropped here, the
+  only place for TFLite models); 1000 = ImageNet; anything else needs a labels file.
+
+The interpreter is ``ai_edge_litert``'s (``tf.lite.Interpreter`` is deprecated).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from .errors import WorkbookError
+
+MODES = ("float32", "float16", "dynamic", "int8")
+REGISTERED = {
+    "mobilenet_v2_1.0_224_quant": "mobilenet_v2_1.0_224_quant.tflite",
+    "mobilenet_v1_0.25_128_quant": "mobilenet_v1_0.25_128_quant.tflite",
+    "mobilenet_v1_0.5_160_quant": "mobilenet_v1_0.5_160_quant.tflite",
+    "mobilenet_v1_0.75_192_quant": "mobilenet_v1_0.75_192_quant.tflite",
+}
+DATA_FORMATS = ("channel_last", "channel_first")
+
+
+def pixels_model(model, name: str | None = None):
+    """Wrap a model that wants [-1, 1] input so that it takes raw pixels (input named ``pixels``)."""
+    import keras
+
+    size = model.input_shape[1:]
+    inputs = keras.Input(size, name="pixels")
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="scale_to_pm1")(inputs)
+    return keras.Model(inputs, model(x), name=name or f"{model.name}_pixels")
+
+
+def convert(model, mode: str, representative: Callable[[], Iterable[list[np.ndarray]]] | None = None) -> bytes:
+    """Convert a Keras model to TFLite bytes.
+
+    ``float32``: as is. ``float16``: weights stored as float16 (dequantized at load on CPU).
+    ``dynamic``: weights int8, activations float (quantized on the fly). ``int8``: full integer,
+    every op int8 with ``uint8`` input and output, activation ranges calibrated on
+    ``representative`` (a callable yielding ``[batch_of_one]`` lists of real inputs).
+    """
+    import tensorflow as tf
+
+    if mode not in MODES:
+        raise WorkbookError(f"unknown conversion mode {mode!r}; choose one of {', '.join(MODES)}")
+    with tempfile.TemporaryDirectory() as saved:
+        model.export(saved, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+        if mode != "float32":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if mode == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        if mode == "int8":
+            if representative is None:
+                raise WorkbookError("int8 conversion needs a representative dataset of real inputs")
+            converter.representative_dataset = representative
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = tf.uint8
+            converter.inference_output_type = tf.uint8
+        return converter.convert()
+
+
+def resolve_model(model: str | Path) -> Path:
+    """A ``.tflite`` path, or a registered name such as ``mobilenet_v2_1.0_224_quant``."""
+    from . import data
+
+    if str(model) in REGISTERED:
+        return data.fetch(REGISTERED[str(model)])
+    path = Path(model)
+    if not path.is_file():
+        known = ", ".join(REGISTERED)
+        raise WorkbookError(f"TFLite model not found: {path} (give a .tflite file or one of {known})")
+    return path
+
+
+def interpreter(model: str | Path | bytes, *, preserve_all_tensors: bool = False):
+    """An allocated ``ai_edge_litert`` interpreter; a file that is not a TFLite model is a clear error."""
+    import warnings
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    source = {"model_content": model} if isinstance(model, bytes) else {"model_path": str(model)}
+    name = "the model bytes" if isinstance(model, bytes) else str(model)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors.*")
+            found = Interpreter(**source, experimental_preserve_all_tensors=preserve_all_tensors)
+        found.allocate_tensors()
+    except (ValueError, RuntimeError) as error:
+        raise WorkbookError(f"{name} is not a TFLite model the interpreter can load: {error}") from None
+    return found
+
+
+def dequantize(value: np.ndarray, detail: dict) -> np.ndarray:
+    """Real values of a tensor: ``scale * (q - zero_point)``, per axis where the tensor is per-axis."""
+    params = detail.get("quantization_parameters") or {}
+    scales = np.asarray(params.get("scales", []), np.float64)
+    if scales.size == 0 or not np.issubdtype(value.dtype, np.integer):
+        return np.asarray(value, np.float32)
+    zeros = np.asarray(params.get("zero_points", np.zeros_like(scales)), np.float64)
+    if scales.size > 1:
+        shape = [1] * value.ndim
+        shape[params.get("quantized_dimension", 0)] = scales.size
+        scales, zeros = scales.reshape(shape), zeros.reshape(shape)
+    return ((value.astype(np.float64) - zeros) * scales).astype(np.float32)
+
+
+class TFLiteClassifier:
+    """An image classifier ``.tflite`` with its input convention and class names (see the module)."""
+
+    def __init__(
+        self,
+        model: str | Path | bytes,
+        *,
+        labels_file: str | Path | None = None,
+        input_mean: float | None = None,
+        input_std: float | None = None,
+        data_format: str = "channel_last",
+        preserve_all_tensors: bool = False,
+        name: str | None = None,
+    ):
+        self.name = name or (str(model) if not isinstance(model, bytes) else "model")
+        self.path = None if isinstance(model, bytes) else resolve_model(model)
+        self.interpreter = interpreter(
+            model if self.path is None else self.path, preserve_all_tensors=preserve_all_tensors
+        )
+        (self.input,) = self.interpreter.get_input_details()
+        (self.output,) = self.interpreter.get_output_details()
+        if data_format not in DATA_FORMATS:
+            raise WorkbookError(f"data format must be one of {', '.join(DATA_FORMATS)}, not {data_format!r}")
+        self.channels_first = data_format == "channel_first"
+        shape = [int(v) for v in self.input["shape"]]
+        channel_axis = 1 if self.channels_first else 3
+        if len(shape) != 4 or shape[0] != 1 or shape[channel_axis] != 3:
+            hint = "; try --data-format channel_first" if len(shape) == 4 and shape[1] == 3 else ""
+            raise WorkbookError(
+                f"{self.name}: model input shape {shape} does not fit one RGB image in {data_format} layout{hint}"
+            )
+        self.height, self.width = (shape[2], shape[3]) if self.channels_first else (shape[1], shape[2])
+        self.mean, self.std = self._normalisation(input_mean, input_std)
+        self.class_names, self.wnids, self.background = self._classes(labels_file)
+
+    def _normalisation(self, mean: float | None, std: float | None) -> tuple[float, float]:
+        if mean is not None and std is not None:
+            if std == 0:
+                raise WorkbookError("--input-std must not be 0")
+            return float(mean), float(std)
+        scale, zero = self.input["quantization"]
+        if scale:
+            info = np.iinfo(self.input["dtype"])
+            wants_pm1 = scale * (info.max - zero) <= 1.5  # the real range the input can hold
+        else:
+            wants_pm1 = "pixels" not in self.input["name"]
+        default = (127.5, 127.5) if wants_pm1 else (0.0, 1.0)
+        return float(default[0] if mean is None else mean), float(default[1] if std is None else std)
+
+    def _classes(self, labels_file) -> tuple[list[str], list[str | None], bool]:
+        from .labels import imagenet_classes
+        from .transfer import labels_path, read_class_names
+
+        n = int(self.output["shape"][-1])
+        if labels_file is None and self.path is not None and labels_path(self.path).is_file():
+            labels_file = labels_path(self.path)
+        if labels_file is not None:
+            names = read_class_names(labels_file)
+            background = len(names) == n - 1 == 1000
+            if len(names) != n and not background:
+                raise WorkbookError(f"{labels_file} lists {len(names)} names but {self.name} has {n} outputs")
+            return names, [None] * len(names), background
+        if n in (1000, 1001):
+            classes = imagenet_classes()
+            return [c.label for c in classes], [c.wnid for c in classes], n == 1001
+        raise WorkbookError(f"{self.name} has {n} outputs: give a labels file (one class name per line)")
+
+    def input_tensor(self, image: np.ndarray) -> np.ndarray:
+        """One ``uint8`` RGB image -> the input tensor: resized (PIL bilinear), normalised with
+        ``(x - mean) / std``, quantized with the input's scale and zero point, laid out."""
+        from .images import resize
+
+        if self.height != self.width:
+            raise WorkbookError(f"{self.name}: non-square input {self.height}x{self.width} is not supported")
+        real = (resize(image, self.height).astype(np.float32) - self.mean) / self.std
+        scale, zero = self.input["quantization"]
+        dtype = self.input["dtype"]
+        if scale:
+            info = np.iinfo(dtype)
+            value = np.clip(np.round(real / scale + zero), info.min, info.max).astype(dtype)
+        else:
+            value = real.astype(dtype)
+        if self.channels_first:
+            value = value.transpose(2, 0, 1)
+        return value[None]
+
+    def invoke(self, image: np.ndarray) -> np.ndarray:
+        """Run one image; the output's real values (background column still included)."""
+        self.interpreter.set_tensor(self.input["index"], self.input_tensor(image))
+        self.interpreter.invoke()
+        return dequantize(self.interpreter.get_tensor(self.output["index"]), self.output)[0]
+
+    def scores(self, image: np.ndarray) -> np.ndarray:
+        """Per-class scores (probabilities for softmax models), background dropped."""
+        out = self.invoke(image)
+        return out[1:] if self.background else out
+
+    def predict(self, image: np.ndarray, k: int = 5) -> list[dict]:
+        """Top ``k`` as ``predict``'s JSON rows."""
+        if k < 1 or k > len(self.class_names):
+            raise WorkbookError(f"top-k {k} must be between 1 and the model's {len(self.class_names)} classes")
+        row = self.scores(image)
+        order = np.argsort(-row, kind="stable")[:k]
+        return [
+            {
+                "rank": r + 1,
+                "label": self.class_names[i],
+                "wnid": self.wnids[i],
+                "index": int(i),
+                "probability": float(row[i]),
+            }
+            for r, i in enumerate(order)
+        ]
+
+    def tensors(self) -> list[tuple[dict, np.ndarray]]:
+        """Every tensor of the last :meth:`invoke` (needs ``preserve_all_tensors``), dequantized."""
+        found = []
+        for detail in self.interpreter.get_tensor_details():
+            with contextlib.suppress(ValueError):
+                value = self.interpreter.get_tensor(detail["index"])
+                found.append((detail, dequantize(value, detail)))
+        return found
+
+    def file_size(self) -> int | None:
+        return None if self.path is None else self.path.stat().st_size
+
+
+def activation_key(name: str) -> str:
+    """A tensor's first fused name (``a/conv_pw_3_relu_1/Relu6;a/...`` -> ``a/conv_pw_3_relu_1/Relu6``)."""
+    return name.split(";")[0]
+
+
+def save_tensors(
+    classifier: TFLiteClassifier, folder: str | Path, *, layout: str = "nchw", force: bool = False
+) -> Path:
+    """Write every tensor of the last invoke to ``folder`` as ``.npy`` (4-D ones in ``layout``),
+    with ``tensors.json`` listing index, name, shape and file. A non-empty folder is refused
+    unless ``force``."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise WorkbookError(f"{folder} exists and is not a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not force:
+        raise WorkbookError(f"tensor dump folder {folder} is not empty; choose another or pass --force")
+    if layout not in ("nchw", "nhwc"):
+        raise WorkbookError(f"layout must be nchw or nhwc, not {layout!r}")
+    folder.mkdir(parents=True, exist_ok=True)
+    listing = []
+    for detail, value in classifier.tensors():
+        if value.ndim == 4 and layout == "nchw":
+            value = value.transpose(0, 3, 1, 2)
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", activation_key(detail["name"]))[-80:]
+        file = f"{detail['index']:04d}_{safe}.npy"
+        np.save(folder / file, value, allow_pickle=False)
+        listing.append(
+            {"index": int(detail["index"]), "name": detail["name"], "shape": list(value.shape), "file": file}
+        )
+    (folder / "tensors.json").write_text(json.dumps({"layout": layout, "tensors": listing}, indent=1))
+    return folder
+
+
+def layer_errors(reference: TFLiteClassifier, other: TFLiteClassifier) -> list[dict]:
+    """Per activation tensor present in both (same first fused name and shape), the error of
+    ``other`` vs ``reference`` after the same invoke: max |diff| and max |diff| / max |reference|."""
+    ref = {activation_key(d["name"]): v for d, v in reference.tensors() if v.ndim == 4}
+    rows = []
+    for detail, value in other.tensors():
+        key = activation_key(detail["name"])
+        if value.ndim == 4 and key in ref and ref[key].shape == value.shape:
+            diff = float(np.abs(value - ref[key]).max())
+            rows.append(
+                {
+                    "tensor": key,
+                    "shape": list(value.shape),
+                    "max_abs_error": diff,
+                    "relative_error": diff / max(float(np.abs(ref[key]).max()), 1e-12),
+                }
+            )
+    return rows

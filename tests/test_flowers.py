@@ -1,0 +1,189 @@
+"""Flower data folders (bad input included), the bottleneck cache and saved transfer classifiers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import bottlenecks, flowers, transfer
+from helpers.errors import WorkbookError
+from helpers.paths import REPO
+
+
+def photo(path: Path, value: int, size: int = 20) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((size, size, 3), value, np.uint8)).save(path)
+    return path
+
+
+def test_split_folders_are_listed_in_class_order(tmp_path):
+    for split in ("train", "val"):
+        for i, name in enumerate(("tulips", "daisy")):
+            photo(tmp_path / split / name / f"{split}{i}.png", 10 * i)
+    names, found = flowers.list_photos(tmp_path)
+    assert names == ["daisy", "tulips"]
+    assert [(p.name, label) for p, label in found["val"]] == [("val1.png", 0), ("val0.png", 1)]
+
+
+def test_flat_folder_split_is_deterministic_and_about_a_fifth():
+    names = [f"{i}_photo.jpg" for i in range(5000)]
+    share = np.mean([flowers.is_val(n) for n in names])
+    assert share == pytest.approx(52 / 256, abs=0.015)  # 20.3 % expected; 5000 draws: sd 0.6 %
+    assert [flowers.is_val(n) for n in names[:50]] == [flowers.is_val(n) for n in names[:50]]
+
+
+def test_folder_without_classes_is_an_error(tmp_path):
+    with pytest.raises(WorkbookError, match="no class folders"):
+        flowers.list_photos(tmp_path)
+    with pytest.raises(WorkbookError, match="not found"):
+        flowers.list_photos(tmp_path / "nowhere")
+
+
+def test_class_without_photos_is_an_error(tmp_path):
+    photo(tmp_path / "roses" / "a.png", 1)
+    (tmp_path / "tulips").mkdir()
+    (tmp_path / "tulips" / "notes.txt").write_text("no photos here")
+    with pytest.raises(WorkbookError, match="tulips has no photos"):
+        flowers.list_photos(tmp_path)
+
+
+def test_unreadable_photo_is_skipped_with_a_warning_naming_it(tmp_path):
+    for i in range(3):
+        photo(tmp_path / "train" / "roses" / f"r{i}.png", i)
+        photo(tmp_path / "val" / "roses" / f"v{i}.png", i)
+    (tmp_path / "train" / "roses" / "broken.jpg").write_bytes(b"not a jpeg at all")
+    names, found = flowers.list_photos(tmp_path)
+    with pytest.warns(UserWarning, match="broken.jpg"):
+        train = flowers.load_split(found["train"], names, size=8)
+    assert len(train) == 3 and train.images.shape == (3, 8, 8, 3)
+
+
+def test_class_left_without_readable_photos_is_an_error(tmp_path):
+    photo(tmp_path / "train" / "roses" / "r.png", 1)
+    (tmp_path / "train" / "tulips").mkdir(parents=True)
+    (tmp_path / "train" / "tulips" / "t.jpg").write_bytes(b"garbage")
+    names, found = flowers.list_photos(tmp_path / "train")
+    items = found["train"] + found["val"]
+    with pytest.warns(UserWarning), pytest.raises(WorkbookError, match="tulips"):
+        flowers.load_split(items, names, size=8)
+
+
+def test_few_shot_takes_n_per_class():
+    split = flowers.FlowerSplit(
+        np.zeros((10, 2, 2, 3), np.uint8), np.array([0] * 6 + [1] * 4), [Path(".")] * 10, ["a", "b"]
+    )
+    few = split.per_class(3)
+    assert np.bincount(few.labels).tolist() == [3, 3]
+    with pytest.raises(WorkbookError, match="only 4"):
+        split.per_class(5)
+
+
+def tiny_extractor(scale: float = 1.0):
+    import keras
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv", kernel_initializer=keras.initializers.Constant(scale))(inputs)
+    return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x), name="tiny")
+
+
+def test_bottleneck_cache_is_reused_and_keyed_by_weights_and_pixels(tmp_path):
+    rng = np.random.default_rng(0)
+    photos = rng.integers(0, 255, (6, 8, 8, 3)).astype(np.float32)
+    model = tiny_extractor()
+    first, stats1 = bottlenecks.bottlenecks(model, photos, root=tmp_path)
+    second, stats2 = bottlenecks.bottlenecks(model, photos, root=tmp_path)
+    assert (stats1.misses, stats2.hits, stats2.misses) == (6, 6, 0)
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_allclose(first, model.predict(photos, verbose=0), rtol=1e-6)
+
+    changed = photos.copy()
+    changed[0, 0, 0, 0] += 1  # one pixel: that photo only is recomputed
+    assert bottlenecks.bottlenecks(model, changed, root=tmp_path)[1].misses == 1
+
+    other = tiny_extractor(scale=2.0)  # same name, other weights: a different key, nothing reused
+    assert bottlenecks.model_key(other) != bottlenecks.model_key(model)
+    features, stats = bottlenecks.bottlenecks(other, photos, root=tmp_path)
+    assert stats.misses == 6
+    np.testing.assert_allclose(features, 2 * first, rtol=1e-5)
+
+
+def test_corrupt_cache_file_is_recomputed(tmp_path):
+    photos = np.ones((2, 8, 8, 3), np.float32)
+    model = tiny_extractor()
+    bottlenecks.bottlenecks(model, photos[:1], root=tmp_path)
+    (cached,) = list(tmp_path.rglob("*.npy"))
+    cached.write_bytes(b"truncated")
+    features, stats = bottlenecks.bottlenecks(model, photos[:1], root=tmp_path)
+    assert stats.misses == 1 and features.shape == (1, 4)
+
+
+def test_labels_path_rule(tmp_path):
+    assert transfer.labels_path(tmp_path / "flowers.keras") == tmp_path / "flowers_labels.txt"
+    (tmp_path / "flowers_labels.txt").write_text("a\n")
+    assert transfer.labels_path(tmp_path / "flowers_int8.tflite") == tmp_path / "flowers_labels.txt"
+    (tmp_path / "flowers_int8_labels.txt").write_text("a\n")
+    assert transfer.labels_path(tmp_path / "flowers_int8.tflite") == tmp_path / "flowers_int8_labels.txt"
+
+
+@pytest.fixture
+def saved_classifier(tmp_path):
+    """A tiny 3-class classifier on 32x32 photos whose scores are the mean of each colour channel."""
+    import keras
+
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.GlobalAveragePooling2D()(inputs)
+    x = keras.layers.Rescaling(1 / 10)(x)
+    model = keras.Model(inputs, keras.layers.Activation("softmax")(x))
+    path, names = transfer.save_classifier(model, ["red", "green", "blue"], tmp_path / "colours.keras")
+    assert names.read_text() == "red\ngreen\nblue\n"
+    return path
+
+
+def test_saved_classifier_round_trip_and_mismatched_labels(saved_classifier):
+    model, names = transfer.load_classifier(saved_classifier)
+    assert names == ["red", "green", "blue"]
+    saved_classifier.with_name("colours_labels.txt").write_text("red\ngreen\n")
+    with pytest.raises(WorkbookError, match="3 outputs but"):
+        transfer.load_classifier(saved_classifier)
+
+
+def test_not_a_model_file(tmp_path):
+    bad = tmp_path / "bad.keras"
+    bad.write_text("hello")
+    with pytest.raises(WorkbookError, match="could not be loaded"):
+        transfer.load_classifier(bad)
+
+
+def cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "helpers", *args], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
+
+
+def test_predict_with_a_saved_classifier(saved_classifier, tmp_path):
+    blue = tmp_path / "blue.png"
+    Image.fromarray(
+        np.dstack([np.zeros((50, 40)), np.full((50, 40), 100), np.full((50, 40), 250)]).astype(np.uint8)
+    ).save(blue)
+    result = cli("predict", "--model", str(saved_classifier), str(blue), "--json", "--top-k", "3")
+    assert result.returncode == 0, result.stderr
+    (answer,) = json.loads(result.stdout)
+    assert [p["label"] for p in answer["predictions"]] == ["blue", "green", "red"]
+    assert answer["predictions"][0]["wnid"] is None
+    expected = np.exp([25.0, 10.0, 0.0]) / np.exp([25.0, 10.0, 0.0]).sum()  # softmax(channel means / 10)
+    assert [p["probability"] for p in answer["predictions"]] == pytest.approx(expected, rel=1e-5)
+
+
+def test_predict_with_a_saved_classifier_refuses_imagenet_options(saved_classifier):
+    result = cli("predict", "--model", str(saved_classifier), "images/coffee.png", "--labels", "daisy")
+    assert result.returncode == 2 and "do not apply" in result.stderr
+    result = cli("predict", "--model", str(saved_classifier), "images/coffee.png", "--top-k", "4")
+    assert result.returncode == 2 and "between 1 and the model's 3 classes" in result.stderr
+    result = cli("predict", "--model", "missing.keras", "images/coffee.png")
+    assert result.returncode == 2 and result.stderr.strip() == "error: model file not found: missing.keras"
