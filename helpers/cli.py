@@ -89,7 +89,8 @@ def _predict(args) -> object:
         photos = [(str(p), images.load_image(images.resolve_image(p))) for p in args.images]
         results = _predict_with_file(args, photos)
         return results if args.json else _format_predictions(results)
-    models.parse_model_name(args.model)  # unknown model: fail before any slow work
+    if args.model not in models.V2_MODELS:
+        models.parse_model_name(args.model)  # unknown model: fail before any slow work
     photos = [(str(p), images.load_image(images.resolve_image(p))) for p in args.images]
     subset = None
     if args.labels or args.labels_file:
@@ -99,13 +100,16 @@ def _predict(args) -> object:
     if args.top_k < 1 or args.top_k > limit:
         raise WorkbookError(f"--top-k {args.top_k} must be between 1 and the {limit} labels to rank")
     with _quiet_stderr():
-        model = models.logits_model(models.load_model(args.model))
-        size = model.input_shape[1]
-        batch = images.preprocess([image for _, image in photos], size)
-        logits = model.predict(batch, verbose=0)
+        if args.model in models.V2_MODELS:
+            logits = models.v2_logits(args.model, [image for _, image in photos])
+        else:
+            model = models.logits_model(models.load_model(args.model))
+            size = model.input_shape[1]
+            batch = images.preprocess([image for _, image in photos], size)
+            logits = model.predict(batch, verbose=0)
     results = []
     for (name, _), row in zip(photos, logits, strict=True):
-        ranked = models.top_k(row, args.top_k, subset)
+        ranked = models.top_k(row, args.top_k, subset, log_probabilities=args.model in models.V2_MODELS)
         results.append({"image": name, "model": args.model, "predictions": [p.as_dict() for p in ranked]})
     return results if args.json else _format_predictions(results)
 

@@ -41,7 +41,9 @@ def _pad_same(x, kernel: int, stride: int):
     if stride == 1:
         return x, "SAME"  # stride 1: TF's symmetric SAME, no shift possible
     h, w = int(x.shape[1]), int(x.shape[2])
-    return tf.pad(x, [[0, 0], list(same_padding(h, kernel, stride)), list(same_padding(w, kernel, stride)), [0, 0]]), "VALID"
+    return tf.pad(
+        x, [[0, 0], list(same_padding(h, kernel, stride)), list(same_padding(w, kernel, stride)), [0, 0]]
+    ), "VALID"
 
 
 def _layers():
@@ -176,10 +178,20 @@ def blocks(model) -> list[BlockInfo]:
     for layer in model.layers[1:]:
         shape = tuple(int(v) for v in layer.output.shape[1:])
         if layer.name.startswith("block_"):
-            rows.append(BlockInfo(layer.name, "inverted residual", shape, layer.expansion, layer.stride, layer.residual))
+            rows.append(
+                BlockInfo(layer.name, "inverted residual", shape, layer.expansion, layer.stride, layer.residual)
+            )
         else:
-            rows.append(BlockInfo(layer.name, "conv" if layer.name != "logits" else "pool + 1x1 conv + softmax",
-                                  shape, 1, getattr(layer, "stride", 1), False))
+            rows.append(
+                BlockInfo(
+                    layer.name,
+                    "conv" if layer.name != "logits" else "pool + 1x1 conv + softmax",
+                    shape,
+                    1,
+                    getattr(layer, "stride", 1),
+                    False,
+                )
+            )
     return rows
 
 

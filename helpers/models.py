@@ -20,9 +20,36 @@ _NAME = re.compile(r"^mobilenet_v1_(0\.25|0\.5|0\.75|1\.0)_(128|160|192|224)$")
 BN_PARAMS = ("gamma", "beta", "moving_mean", "moving_variance")  # Keras's BatchNormalization weight order
 
 
+V2_MODELS = ("mobilenet_v2_1.0_224_tfnn", "mobilenet_v2_1.0_224_quant")  # notebook 08 / Google's uint8 file
+
+
 def known_models() -> list[str]:
-    """Every ImageNet model name :func:`load_model` accepts."""
-    return [f"mobilenet_v1_{a}_{s}" for a in slim.ALPHAS for s in slim.SIZES]
+    """Every ImageNet model name ``predict`` accepts (V1 names also work with :func:`load_model`)."""
+    return [f"mobilenet_v1_{a}_{s}" for a in slim.ALPHAS for s in slim.SIZES] + list(V2_MODELS)
+
+
+def v2_logits(name: str, photos: list[np.ndarray]) -> np.ndarray:
+    """``[n, 1000]`` scores for RGB ``uint8`` photos from a MobileNet V2 model of :data:`V2_MODELS`.
+
+    Both V2 models output 1001 softmax probabilities with slim's background first; the background
+    is dropped and the log taken: rank them with ``top_k(..., log_probabilities=True)`` to report
+    the model's own probabilities (the uint8 model's are multiples of 1/256 and do not sum to 1,
+    so renormalising them would inflate every value).
+    """
+    from . import images
+
+    if name == "mobilenet_v2_1.0_224_tfnn":
+        from .mobilenet_v2 import load_model as load_v2
+
+        probabilities = load_v2().predict(images.preprocess(photos, 224), verbose=0)
+    elif name == "mobilenet_v2_1.0_224_quant":
+        from .tflite import TFLiteClassifier
+
+        runner = TFLiteClassifier(name)
+        probabilities = np.stack([runner.invoke(photo) for photo in photos])
+    else:
+        raise WorkbookError(f"unknown MobileNet V2 model {name!r}; known: {', '.join(V2_MODELS)}")
+    return np.log(np.maximum(probabilities[:, 1:], 1e-12))
 
 
 def parse_model_name(name: str) -> tuple[str, int]:
@@ -140,12 +167,16 @@ def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     return exp / exp.sum(axis=axis, keepdims=True)
 
 
-def top_k(logits: np.ndarray, k: int = 5, subset: list[int] | None = None) -> list[Prediction]:
+def top_k(
+    logits: np.ndarray, k: int = 5, subset: list[int] | None = None, *, log_probabilities: bool = False
+) -> list[Prediction]:
     """Rank the classes of one image's 1000 logits.
 
     Without ``subset``: the top ``k`` of all classes. With ``subset`` (class indices): only those
     classes are ranked, each with its 1000-way ``probability`` and its ``subset_probability``
     (softmax over the subset's logits only, i.e. renormalised over the subset).
+    ``log_probabilities=True``: the values are a model's log-probabilities, reported as they are
+    (not renormalised over the 1000 classes).
     """
     from .labels import imagenet_classes
 
@@ -153,7 +184,7 @@ def top_k(logits: np.ndarray, k: int = 5, subset: list[int] | None = None) -> li
     logits = np.asarray(logits, np.float64).reshape(-1)
     if logits.shape[0] != len(classes):
         raise WorkbookError(f"expected {len(classes)} logits, got {logits.shape[0]}")
-    probabilities = softmax(logits)
+    probabilities = np.exp(logits) if log_probabilities else softmax(logits)
     candidates = list(range(len(classes))) if subset is None else list(subset)
     if k < 1:
         raise WorkbookError(f"k must be at least 1, got {k}")

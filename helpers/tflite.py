@@ -48,13 +48,21 @@ def pixels_model(model, name: str | None = None):
     return keras.Model(inputs, model(x), name=name or f"{model.name}_pixels")
 
 
-def convert(model, mode: str, representative: Callable[[], Iterable[list[np.ndarray]]] | None = None) -> bytes:
+def convert(
+    model,
+    mode: str,
+    representative: Callable[[], Iterable[list[np.ndarray]]] | None = None,
+    *,
+    per_channel: bool = True,
+) -> bytes:
     """Convert a Keras model to TFLite bytes.
 
     ``float32``: as is. ``float16``: weights stored as float16 (dequantized at load on CPU).
     ``dynamic``: weights int8, activations float (quantized on the fly). ``int8``: full integer,
     every op int8 with ``uint8`` input and output, activation ranges calibrated on
     ``representative`` (a callable yielding ``[batch_of_one]`` lists of real inputs).
+    ``per_channel=False`` quantizes each weight tensor with one scale instead of one per output
+    channel (smaller file, usually worse accuracy; through the converter's private switch).
     """
     import tensorflow as tf
 
@@ -74,6 +82,8 @@ def convert(model, mode: str, representative: Callable[[], Iterable[list[np.ndar
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             converter.inference_input_type = tf.uint8
             converter.inference_output_type = tf.uint8
+        if not per_channel:
+            converter._experimental_disable_per_channel = True
         return converter.convert()
 
 
@@ -94,9 +104,13 @@ def interpreter(model: str | Path | bytes, *, preserve_all_tensors: bool = False
     """An allocated ``ai_edge_litert`` interpreter; a file that is not a TFLite model is a clear error."""
     import warnings
 
-    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     source = {"model_content": model} if isinstance(model, bytes) else {"model_path": str(model)}
+    if preserve_all_tensors:
+        # The default XNNPACK delegate computes whole subgraphs internally and never writes their
+        # intermediate tensors back: without this, "preserved" tensors would hold stale values.
+        source["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     name = "the model bytes" if isinstance(model, bytes) else str(model)
     try:
         with warnings.catch_warnings():
@@ -245,8 +259,13 @@ class TFLiteClassifier:
                 found.append((detail, dequantize(value, detail)))
         return found
 
-    def file_size(self) -> int | None:
-        return None if self.path is None else self.path.stat().st_size
+    def quantization_bytes(self) -> int:
+        """Bytes of the scales and zero points stored for all tensors (part of the file size)."""
+        total = 0
+        for detail in self.interpreter.get_tensor_details():
+            params = detail["quantization_parameters"]
+            total += params["scales"].nbytes + params["zero_points"].nbytes
+        return total
 
 
 def activation_key(name: str) -> str:
@@ -282,21 +301,31 @@ def save_tensors(
     return folder
 
 
+def activation_indices(classifier: TFLiteClassifier) -> set[int]:
+    """Indices of the tensors that ops compute (activations), as opposed to weights and constants."""
+    ops = classifier.interpreter._get_ops_details()  # private, but the interpreter's only op-graph API
+    return {int(i) for op in ops if op["op_name"] != "DELEGATE" for i in op["outputs"]}
+
+
 def layer_errors(reference: TFLiteClassifier, other: TFLiteClassifier) -> list[dict]:
-    """Per activation tensor present in both (same first fused name and shape), the error of
-    ``other`` vs ``reference`` after the same invoke: max |diff| and max |diff| / max |reference|."""
-    ref = {activation_key(d["name"]): v for d, v in reference.tensors() if v.ndim == 4}
+    """Per 4-D activation present in both models (same first fused name and shape), the error of
+    ``other`` vs ``reference`` after the same invoke: the largest and the mean absolute error, and
+    the mean error relative to the mean absolute activation (a typical error, not an outlier)."""
+    keep = activation_indices(reference)
+    ref = {activation_key(d["name"]): v for d, v in reference.tensors() if v.ndim == 4 and d["index"] in keep}
+    keep = activation_indices(other)
     rows = []
     for detail, value in other.tensors():
         key = activation_key(detail["name"])
-        if value.ndim == 4 and key in ref and ref[key].shape == value.shape:
-            diff = float(np.abs(value - ref[key]).max())
+        if detail["index"] in keep and value.ndim == 4 and key in ref and ref[key].shape == value.shape:
+            error = np.abs(value - ref[key])
             rows.append(
                 {
                     "tensor": key,
                     "shape": list(value.shape),
-                    "max_abs_error": diff,
-                    "relative_error": diff / max(float(np.abs(ref[key]).max()), 1e-12),
+                    "max_abs_error": float(error.max()),
+                    "mean_abs_error": float(error.mean()),
+                    "relative_error": float(error.mean()) / max(float(np.abs(ref[key]).mean()), 1e-12),
                 }
             )
     return rows

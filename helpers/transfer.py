@@ -50,12 +50,20 @@ def feature_extractor(alpha: str = "0.25", size: int = 224, *, taps: tuple[str, 
 
 def head(n_classes: int, features: np.ndarray, *, dropout: float = 0.2, name: str = "head"):
     """Standardise (mean/variance of the training ``features``, frozen into the layer), dropout,
-    Dense softmax: the new classifier, trained on features or cached bottlenecks."""
+    Dense softmax: the new classifier, trained on features or cached bottlenecks.
+
+    Each feature's variance is floored at 1 % of the mean variance: MobileNet 0.25 has dead
+    channels (variance 0 on every photo), and dividing by their ~0 spread would multiply any
+    rounding, e.g. INT8 quantization, by a thousand (measured: INT8 flower accuracy 20 % without
+    the floor, 80 % with it).
+    """
     import keras
 
     features = np.asarray(features, np.float32)
+    variance = features.var(0)
+    variance = np.maximum(variance, 0.01 * float(variance.mean()) + 1e-12)
     inputs = keras.Input((features.shape[1],), name="features")
-    x = keras.layers.Normalization(mean=features.mean(0), variance=features.var(0) + 1e-6, name="standardise")(inputs)
+    x = keras.layers.Normalization(mean=features.mean(0), variance=variance, name="standardise")(inputs)
     x = keras.layers.Dropout(dropout, name="head_dropout")(x)
     x = keras.layers.Dense(n_classes, activation="softmax", name="head_dense")(x)
     return keras.Model(inputs, x, name=name)

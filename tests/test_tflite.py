@@ -1,0 +1,142 @@
+"""TFLite conversion and the one interpreter helper that runs ours and Google's models alike."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import images, tflite
+from helpers.errors import WorkbookError
+from helpers.paths import REPO
+
+
+def cli(*args):
+    command = [sys.executable, "-m", "helpers", *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A 3-class classifier on 16x16 pixels (input named ``pixels``) in float32 and int8 files."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3), name="pixels")
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
+    x = keras.layers.Conv2D(4, 3, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+    rng = np.random.default_rng(0)
+    calibration = rng.integers(0, 256, (32, 16, 16, 3)).astype(np.float32)
+    folder = tmp_path_factory.mktemp("tiny")
+    paths = {}
+    for mode in tflite.MODES:
+        paths[mode] = folder / f"tiny_{mode}.tflite"
+        paths[mode].write_bytes(tflite.convert(model, mode, lambda: ([c[None]] for c in calibration)))
+    (folder / "tiny_labels.txt").write_text("a\nb\nc\n")
+    return model, paths, calibration
+
+
+def test_conversions_agree_with_keras(tiny):
+    model, paths, calibration = tiny
+    photo = calibration[0].astype(np.uint8)
+    expected = model.predict(photo[None].astype(np.float32), verbose=0)[0]
+    for mode, path in paths.items():
+        runner = tflite.TFLiteClassifier(path)
+        assert runner.class_names == ["a", "b", "c"]  # from tiny_labels.txt: tiny_int8 -> tiny_labels.txt
+        assert (runner.mean, runner.std) == (0.0, 1.0)  # float input named pixels, or uint8 with scale ~1
+        # float32 is exact up to summation order; int8 probabilities are multiples of 1/256 and every
+        # activation is rounded: 0.03 is a few quantization steps.
+        tolerance = 1e-5 if mode == "float32" else 0.03
+        np.testing.assert_allclose(runner.scores(photo), expected, atol=tolerance, err_msg=mode)
+    assert tflite.TFLiteClassifier(paths["int8"]).input["dtype"] == np.uint8
+    with pytest.raises(WorkbookError, match="representative"):
+        tflite.convert(model, "int8")
+    with pytest.raises(WorkbookError, match="unknown conversion mode"):
+        tflite.convert(model, "int4")
+
+
+def test_google_uint8_model_conventions(pack):
+    runner = tflite.TFLiteClassifier("mobilenet_v2_1.0_224_quant")
+    assert (runner.mean, runner.std) == (127.5, 127.5)  # uint8 input, scale 1/128, zero point 128 -> [-1, 1]
+    assert runner.background and len(runner.class_names) == 1000
+    (top,) = runner.predict(images.load_image(images.resolve_image("grace_hopper.bmp")), 1)
+    assert (top["label"], top["wnid"]) == ("military uniform", "n03763968")
+    # The pack's reference is 0.922 (another resize); ours 0.926: one uint8 probability step is 0.004.
+    assert top["probability"] == pytest.approx(0.922, abs=0.01)
+
+
+def test_dequantize_per_axis():
+    q = np.array([[[[0, 10]]], [[[20, 30]]]], np.int8)  # 2 output channels on axis 0
+    detail = {
+        "quantization_parameters": {
+            "scales": np.array([0.5, 2.0]),
+            "zero_points": np.array([0, 10]),
+            "quantized_dimension": 0,
+        }
+    }
+    np.testing.assert_allclose(tflite.dequantize(q, detail).reshape(2, 2), [[0.0, 5.0], [20.0, 40.0]])
+
+
+def test_not_a_model_and_wrong_layout(tmp_path, tiny):
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"\x00" * 64)
+    with pytest.raises(WorkbookError, match="not a TFLite model"):
+        tflite.TFLiteClassifier(bad)
+    with pytest.raises(WorkbookError, match=r"input shape \[1, 16, 16, 3\] does not fit"):
+        tflite.TFLiteClassifier(tiny[1]["float32"], data_format="channel_first")
+    with pytest.raises(WorkbookError, match="not found"):
+        tflite.TFLiteClassifier(tmp_path / "missing.tflite")
+
+
+def test_labels_file_must_match_outputs(tmp_path, tiny):
+    labels = tmp_path / "two.txt"
+    labels.write_text("x\ny\n")
+    with pytest.raises(WorkbookError, match="lists 2 names but"):
+        tflite.TFLiteClassifier(tiny[1]["int8"], labels_file=labels)
+
+
+def test_save_tensors_layout_and_refusal(tmp_path, tiny):
+    runner = tflite.TFLiteClassifier(tiny[1]["float32"], preserve_all_tensors=True)
+    runner.scores(tiny[2][0].astype(np.uint8))
+    folder = tflite.save_tensors(runner, tmp_path / "dump")
+    index = json.loads((folder / "tensors.json").read_text())
+    (entry,) = [t for t in index["tensors"] if t["name"].startswith("serving_default_pixels")]
+    assert entry["shape"] == [1, 3, 16, 16]  # NCHW by default
+    np.testing.assert_array_equal(np.load(folder / entry["file"])[0], tiny[2][0].transpose(2, 0, 1))
+    with pytest.raises(WorkbookError, match="not empty"):
+        tflite.save_tensors(runner, folder)
+    tflite.save_tensors(runner, folder, force=True, layout="nhwc")
+    assert json.loads((folder / "tensors.json").read_text())["layout"] == "nhwc"
+
+
+def test_cli_tflite(tmp_path, tiny, pack):
+    photo = tmp_path / "p.png"
+    Image.fromarray(tiny[2][1].astype(np.uint8)).save(photo)
+    result = cli("tflite", str(photo), "--model", str(tiny[1]["int8"]), "--json", "--top-k", "3")
+    assert result.returncode == 0, result.stderr
+    (answer,) = json.loads(result.stdout)
+    assert sorted(p["label"] for p in answer["predictions"]) == ["a", "b", "c"]
+
+    dump = tmp_path / "dump"
+    result = cli(
+        "tflite", "parrot.jpg", "--model", "mobilenet_v1_0.25_128_quant", "--save-tensors", str(dump), "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)[0]["predictions"][0]["label"] == "macaw"
+    assert (dump / "tensors.json").is_file()
+    again = cli("tflite", "parrot.jpg", "--model", "mobilenet_v1_0.25_128_quant", "--save-tensors", str(dump))
+    assert again.returncode == 2 and again.stderr.strip().endswith("is not empty; choose another or pass --force")
+
+    bad = tmp_path / "bad.tflite"
+    bad.write_text("hello")
+    result = cli("tflite", "parrot.jpg", "--model", str(bad))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "not a TFLite model" in result.stderr
+    result = cli("tflite", "parrot.jpg", "--model", str(bad), "--input-mean", "3")
+    assert result.returncode == 2 and "together" in result.stderr
