@@ -106,6 +106,17 @@ def list_photos(root: Path) -> tuple[list[str], dict[str, list[tuple[Path, int]]
     return class_names, found
 
 
+def first_per_class(
+    found: dict[str, list[tuple[Path, int]]], n_classes: int, *, train: int, val: int
+) -> dict[str, list[tuple[Path, int]]]:
+    """The first ``train`` / ``val`` photos of each class of a :func:`list_photos` listing (fast modes)."""
+    keep = {"train": train, "val": val}
+    return {
+        split: [item for label in range(n_classes) for item in [i for i in items if i[1] == label][: keep[split]]]
+        for split, items in found.items()
+    }
+
+
 def load_split(items: list[tuple[Path, int]], class_names: list[str], size: int = 224) -> FlowerSplit:
     """Decode and resize (PIL bilinear, as everywhere in the workbook) to ``uint8``.
 

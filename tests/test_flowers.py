@@ -187,3 +187,10 @@ def test_predict_with_a_saved_classifier_refuses_imagenet_options(saved_classifi
     assert result.returncode == 2 and "between 1 and the model's 3 classes" in result.stderr
     result = cli("predict", "--model", "missing.keras", "images/coffee.png")
     assert result.returncode == 2 and result.stderr.strip() == "error: model file not found: missing.keras"
+
+
+def test_first_per_class_keeps_order_and_counts():
+    found = {"train": [(Path(f"t{i}"), i % 2) for i in range(10)], "val": [(Path(f"v{i}"), i % 2) for i in range(4)]}
+    small = flowers.first_per_class(found, 2, train=2, val=1)
+    assert [p.name for p, _ in small["train"]] == ["t0", "t2", "t1", "t3"]
+    assert [p.name for p, _ in small["val"]] == ["v0", "v1"]
