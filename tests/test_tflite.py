@@ -140,3 +140,24 @@ def test_cli_tflite(tmp_path, tiny, pack):
     assert "not a TFLite model" in result.stderr
     result = cli("tflite", "parrot.jpg", "--model", str(bad), "--input-mean", "3")
     assert result.returncode == 2 and "together" in result.stderr
+
+
+def test_channel_first_model(tmp_path, tiny):
+    """An NCHW-input model (a Permute in front of the tiny one) gives the same scores with
+    --data-format channel_first as the NHWC model with the default layout."""
+    import keras
+
+    model, paths, calibration = tiny
+    inputs = keras.Input((3, 16, 16), name="pixels")
+    nchw = keras.Model(inputs, model(keras.layers.Permute((2, 3, 1))(inputs)))
+    path = tmp_path / "nchw.tflite"
+    path.write_bytes(tflite.convert(nchw, "float32"))
+    photo = calibration[3].astype(np.uint8)
+    runner = tflite.TFLiteClassifier(
+        path, data_format="channel_first", labels_file=paths["int8"].with_name("tiny_labels.txt")
+    )
+    assert runner.input_tensor(photo).shape == (1, 3, 16, 16)
+    expected = tflite.TFLiteClassifier(paths["float32"]).scores(photo)
+    np.testing.assert_allclose(runner.scores(photo), expected, atol=1e-6)  # same float graph, transposed input
+    with pytest.raises(WorkbookError, match="try --data-format channel_first"):
+        tflite.TFLiteClassifier(path, labels_file=paths["int8"].with_name("tiny_labels.txt"))
