@@ -39,6 +39,18 @@ class FlowerSplit:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def dataset(self, batch_size: int = 32, *, shuffle: bool = False, seed: int = 0):
+        """A ``tf.data`` pipeline of ``(float32 pixels in [0, 255], label)`` batches: shuffled
+        (reshuffled each epoch) when asked, cast per batch, prefetched. Scaling to [-1, 1] is the
+        model's first layer, so it is not done here."""
+        import tensorflow as tf
+
+        data = tf.data.Dataset.from_tensor_slices((self.images, self.labels))
+        if shuffle:
+            data = data.shuffle(len(self), seed=seed, reshuffle_each_iteration=True)
+        data = data.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
+        return data.prefetch(tf.data.AUTOTUNE)
+
     def per_class(self, n: int, seed: int = 0) -> FlowerSplit:
         """The first ``n`` photos of each class after a seeded shuffle (for few-shot training)."""
         rng = np.random.default_rng(seed)

@@ -194,3 +194,15 @@ def test_first_per_class_keeps_order_and_counts():
     small = flowers.first_per_class(found, 2, train=2, val=1)
     assert [p.name for p, _ in small["train"]] == ["t0", "t2", "t1", "t3"]
     assert [p.name for p, _ in small["val"]] == ["v0", "v1"]
+
+
+def test_dataset_batches_shuffles_and_keeps_pairs():
+    labels = np.arange(10) % 5
+    split = flowers.FlowerSplit(
+        np.repeat(labels[:, None, None, None], 2 * 2 * 3).reshape(10, 2, 2, 3).astype(np.uint8), labels, [], []
+    )
+    batches = list(split.dataset(4, shuffle=True, seed=1).as_numpy_iterator())
+    assert [len(y) for _, y in batches] == [4, 4, 2]
+    x, y = np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
+    assert x.dtype == np.float32 and sorted(y.tolist()) == sorted(labels.tolist())
+    np.testing.assert_array_equal(x[:, 0, 0, 0], y)  # each photo stays with its label after shuffling
