@@ -185,6 +185,8 @@ def test_predict_with_a_saved_classifier_refuses_imagenet_options(saved_classifi
     assert result.returncode == 2 and "do not apply" in result.stderr
     result = cli("predict", "--model", str(saved_classifier), "images/coffee.png", "--top-k", "4")
     assert result.returncode == 2 and "between 1 and the model's 3 classes" in result.stderr
+    result = cli("predict", "--model", "model.tflite", "images/coffee.png")
+    assert result.returncode == 2 and "use `tflite` for .tflite models" in result.stderr
     result = cli("predict", "--model", "missing.keras", "images/coffee.png")
     assert result.returncode == 2 and result.stderr.strip() == "error: model file not found: missing.keras"
 
