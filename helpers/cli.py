@@ -48,7 +48,7 @@ def _predict_with_file(args, photos) -> list[dict]:
     """``--model FILE.keras``: a saved classifier of the workbook (e.g. notebook 06's flowers)."""
     import numpy as np
 
-    from . import images, transfer
+    from . import images, models, transfer
 
     if args.labels or args.labels_file:
         raise WorkbookError("--labels/--labels-file restrict ImageNet names; they do not apply to --model FILE")
@@ -59,15 +59,9 @@ def _predict_with_file(args, photos) -> list[dict]:
         size = model.input_shape[1]
         batch = np.stack([images.resize(image, size) for _, image in photos]).astype(np.float32)
         probabilities = model.predict(batch, verbose=0)
-    if args.top_k < 1 or args.top_k > len(names):
-        raise WorkbookError(f"--top-k {args.top_k} must be between 1 and the model's {len(names)} classes")
     results = []
     for (name, _), row in zip(photos, probabilities, strict=True):
-        order = np.argsort(-row, kind="stable")[: args.top_k]
-        ranked = [
-            {"rank": r + 1, "label": names[i], "wnid": None, "index": int(i), "probability": float(row[i])}
-            for r, i in enumerate(order)
-        ]
+        ranked = models.ranked_rows(row, names, args.top_k)
         results.append({"image": name, "model": args.model, "predictions": ranked})
     return results
 

@@ -205,6 +205,26 @@ def top_k(
     ]
 
 
+def ranked_rows(
+    probabilities: np.ndarray, class_names: list[str], k: int, wnids: list[str | None] | None = None
+) -> list[dict]:
+    """The top ``k`` of one image's class probabilities as ``predict``'s JSON rows, for models with
+    their own class names (a saved flower classifier, any TFLite classifier)."""
+    if k < 1 or k > len(class_names):
+        raise WorkbookError(f"top-k {k} must be between 1 and the model's {len(class_names)} classes")
+    order = np.argsort(-np.asarray(probabilities), kind="stable")[:k]
+    return [
+        {
+            "rank": r + 1,
+            "label": class_names[i],
+            "wnid": None if wnids is None else wnids[i],
+            "index": int(i),
+            "probability": float(probabilities[i]),
+        }
+        for r, i in enumerate(order)
+    ]
+
+
 def subset_model(model, indices: list[int]):
     """A model with only ``len(indices)`` outputs: ``model``'s features and the classifier's
     columns ``indices`` (a sliced 1x1 conv), followed by softmax over just those classes."""

@@ -235,20 +235,9 @@ class TFLiteClassifier:
 
     def predict(self, image: np.ndarray, k: int = 5) -> list[dict]:
         """Top ``k`` as ``predict``'s JSON rows."""
-        if k < 1 or k > len(self.class_names):
-            raise WorkbookError(f"top-k {k} must be between 1 and the model's {len(self.class_names)} classes")
-        row = self.scores(image)
-        order = np.argsort(-row, kind="stable")[:k]
-        return [
-            {
-                "rank": r + 1,
-                "label": self.class_names[i],
-                "wnid": self.wnids[i],
-                "index": int(i),
-                "probability": float(row[i]),
-            }
-            for r, i in enumerate(order)
-        ]
+        from .models import ranked_rows
+
+        return ranked_rows(self.scores(image), self.class_names, k, self.wnids)
 
     def tensors(self) -> list[tuple[dict, np.ndarray]]:
         """Every tensor of the last :meth:`invoke` (needs ``preserve_all_tensors``), dequantized."""
