@@ -79,13 +79,13 @@ def _format_predictions(results: list[dict]) -> str:
 def _predict(args) -> object:
     from . import images, labels, models
 
-    if _is_model_file(args.model):
-        photos = [(str(p), images.load_image(images.resolve_image(p))) for p in args.images]
-        results = _predict_with_file(args, photos)
-        return results if args.json else _format_predictions(results)
-    if args.model not in models.V2_MODELS:
+    from_file = _is_model_file(args.model)
+    if not from_file and args.model not in models.V2_MODELS:
         models.parse_model_name(args.model)  # unknown model: fail before any slow work
     photos = [(str(p), images.load_image(images.resolve_image(p))) for p in args.images]
+    if from_file:
+        results = _predict_with_file(args, photos)
+        return results if args.json else _format_predictions(results)
     subset = None
     if args.labels or args.labels_file:
         wanted = list(args.labels or []) + (labels.read_label_file(args.labels_file) if args.labels_file else [])
@@ -168,8 +168,10 @@ def _tflite(args) -> object:
     if (args.input_mean is None) != (args.input_std is None):
         raise WorkbookError("give --input-mean and --input-std together")
     photos = [(str(p), images.load_image(images.resolve_image(p))) for p in args.images]
-    if args.save_tensors and len(photos) != 1:
-        raise WorkbookError("--save-tensors dumps the tensors of one image; give exactly one IMAGE")
+    if args.save_tensors:  # refuse a bad dump request before running anything
+        if len(photos) != 1:
+            raise WorkbookError("--save-tensors dumps the tensors of one image; give exactly one IMAGE")
+        tflite.check_dump_folder(args.save_tensors, force=args.force)
     with _quiet_stderr():
         classifier = tflite.TFLiteClassifier(
             args.model,
@@ -179,10 +181,6 @@ def _tflite(args) -> object:
             data_format=args.data_format,
             preserve_all_tensors=bool(args.save_tensors),
         )
-        if args.save_tensors:  # refuse a non-empty folder before running anything
-            folder = Path(args.save_tensors)
-            if folder.is_dir() and any(folder.iterdir()) and not args.force:
-                raise WorkbookError(f"tensor dump folder {folder} is not empty; choose another or pass --force")
         results = [
             {"image": name, "model": args.model, "predictions": classifier.predict(image, args.top_k)}
             for name, image in photos

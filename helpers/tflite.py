@@ -186,14 +186,14 @@ class TFLiteClassifier:
         return float(default[0] if mean is None else mean), float(default[1] if std is None else std)
 
     def _classes(self, labels_file) -> tuple[list[str], list[str | None], bool]:
-        from .labels import imagenet_classes
-        from .transfer import labels_path, read_class_names
+        from .labels import imagenet_classes, read_label_file
+        from .transfer import labels_path
 
         n = int(self.output["shape"][-1])
         if labels_file is None and self.path is not None and labels_path(self.path).is_file():
             labels_file = labels_path(self.path)
         if labels_file is not None:
-            names = read_class_names(labels_file)
+            names = read_label_file(labels_file)
             background = len(names) == n - 1 == 1000
             if len(names) != n and not background:
                 raise WorkbookError(f"{labels_file} lists {len(names)} names but {self.name} has {n} outputs")
@@ -262,17 +262,23 @@ def activation_key(name: str) -> str:
     return name.split(";")[0]
 
 
+def check_dump_folder(folder: str | Path, *, force: bool = False) -> Path:
+    """Refuse a tensor dump folder that is a file, or not empty (unless ``force``)."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise WorkbookError(f"{folder} exists and is not a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not force:
+        raise WorkbookError(f"tensor dump folder {folder} is not empty; choose another or pass --force")
+    return folder
+
+
 def save_tensors(
     classifier: TFLiteClassifier, folder: str | Path, *, layout: str = "nchw", force: bool = False
 ) -> Path:
     """Write every tensor of the last invoke to ``folder`` as ``.npy`` (4-D ones in ``layout``),
     with ``tensors.json`` listing index, name, shape and file. A non-empty folder is refused
     unless ``force``."""
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise WorkbookError(f"{folder} exists and is not a folder")
-    if folder.is_dir() and any(folder.iterdir()) and not force:
-        raise WorkbookError(f"tensor dump folder {folder} is not empty; choose another or pass --force")
+    folder = check_dump_folder(folder, force=force)
     if layout not in ("nchw", "nhwc"):
         raise WorkbookError(f"layout must be nchw or nhwc, not {layout!r}")
     folder.mkdir(parents=True, exist_ok=True)

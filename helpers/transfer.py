@@ -120,14 +120,6 @@ def save_classifier(model, class_names: list[str], path: str | Path) -> tuple[Pa
     return path, names
 
 
-def read_class_names(path: str | Path) -> list[str]:
-    """Class names from a labels file (one per line, blank lines ignored)."""
-    path = Path(path)
-    if not path.is_file():
-        raise WorkbookError(f"labels file not found: {path} (one class name per line, in output order)")
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
-
-
 def load_classifier(path: str | Path):
     """Load a saved ``.keras`` classifier and its class names (``safe_mode``: no arbitrary code)."""
     import keras
@@ -139,7 +131,9 @@ def load_classifier(path: str | Path):
         model = keras.models.load_model(path, safe_mode=True)
     except Exception as error:  # Keras raises many types for a bad file
         raise WorkbookError(f"{path} could not be loaded as a Keras model: {error}") from None
-    names = read_class_names(labels_path(path))
+    from .labels import read_label_file
+
+    names = read_label_file(labels_path(path))
     if model.output_shape[-1] != len(names):
         raise WorkbookError(f"{path} has {model.output_shape[-1]} outputs but {labels_path(path)} lists {len(names)}")
     return model, names
