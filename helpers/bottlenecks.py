@@ -3,7 +3,8 @@
 A *bottleneck* is the feature extractor's output for one photo (here the pooled 256-vector of
 MobileNet 0.25). It never changes while only the head trains, so it is computed once and saved.
 Each file is keyed by the **model key** (model name + fingerprint of its weights) and the
-**SHA-256 of the photo's pixels**: change either and the old file is simply not found again.
+**SHA-256 of the photo's pixels** (:func:`helpers.images.pixel_key`): change either and the old
+file is simply not found again.
 Files are ``.npy`` read with ``allow_pickle=False``.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .images import pixel_key
 from .paths import build_dir
 
 
@@ -27,12 +29,6 @@ def model_key(model) -> str:
         digest.update(str(value.shape).encode())
         digest.update(value.tobytes())
     return f"{model.name}-{digest.hexdigest()[:12]}"
-
-
-def image_key(image: np.ndarray) -> str:
-    """SHA-256 of an image's shape and pixels (the array the extractor sees)."""
-    image = np.ascontiguousarray(image)
-    return hashlib.sha256(str(image.shape).encode() + image.tobytes()).hexdigest()
 
 
 def cache_root() -> Path:
@@ -55,7 +51,7 @@ def bottlenecks(
     read from the cache where present and computed (then saved) where not."""
     folder = (root or cache_root()) / model_key(extractor)
     folder.mkdir(parents=True, exist_ok=True)
-    keys = [image_key(image) for image in images]
+    keys = [pixel_key(image) for image in images]
     paths = [folder / key[:2] / f"{key}.npy" for key in keys]
     out: list[np.ndarray | None] = [None] * len(images)
     todo = []

@@ -40,32 +40,6 @@ def _quiet_stderr():
             os.close(saved)
 
 
-def _is_model_file(model: str) -> bool:
-    return model.endswith((".keras", ".tflite")) or Path(model).is_file()
-
-
-def _predict_with_file(args, photos) -> list[dict]:
-    """``--model FILE.keras``: a saved classifier of the workbook (e.g. notebook 06's flowers)."""
-    import numpy as np
-
-    from . import images, models, transfer
-
-    if args.labels or args.labels_file:
-        raise WorkbookError("--labels/--labels-file restrict ImageNet names; they do not apply to --model FILE")
-    if not args.model.endswith(".keras"):
-        raise WorkbookError(f"--model {args.model}: predict takes a .keras file (use `tflite` for .tflite models)")
-    with _quiet_stderr():
-        model, names = transfer.load_classifier(args.model)
-        size = model.input_shape[1]
-        batch = np.stack([images.resize(image, size) for _, image in photos]).astype(np.float32)
-        probabilities = model.predict(batch, verbose=0)
-    results = []
-    for (name, _), row in zip(photos, probabilities, strict=True):
-        ranked = models.ranked_rows(row, names, args.top_k)
-        results.append({"image": name, "model": args.model, "predictions": ranked})
-    return results
-
-
 def _format_predictions(results: list[dict]) -> str:
     lines = []
     for result in results:
@@ -77,34 +51,23 @@ def _format_predictions(results: list[dict]) -> str:
 
 
 def _predict(args) -> object:
-    from . import images, labels, models
+    from . import images, labels, zoo
 
-    from_file = _is_model_file(args.model)
-    if not from_file and args.model not in models.V2_MODELS:
-        models.parse_model_name(args.model)  # unknown model: fail before any slow work
+    zoo.check(args.model)  # an unknown model fails before any slow work
     photos = [(str(p), images.load_image(images.resolve_image(p))) for p in args.images]
-    if from_file:
-        results = _predict_with_file(args, photos)
-        return results if args.json else _format_predictions(results)
     subset = None
     if args.labels or args.labels_file:
         wanted = list(args.labels or []) + (labels.read_label_file(args.labels_file) if args.labels_file else [])
         subset = [cls.index for cls in labels.match_labels(wanted)]
-    limit = len(subset) if subset is not None else 1000
-    if args.top_k < 1 or args.top_k > limit:
-        raise WorkbookError(f"--top-k {args.top_k} must be between 1 and the {limit} labels to rank")
+        if not 1 <= args.top_k <= len(subset):
+            raise WorkbookError(f"--top-k {args.top_k} must be between 1 and the {len(subset)} labels to rank")
     with _quiet_stderr():
-        if args.model in models.V2_MODELS:
-            logits = models.v2_logits(args.model, [image for _, image in photos])
-        else:
-            model = models.logits_model(models.load_model(args.model))
-            size = model.input_shape[1]
-            batch = images.preprocess([image for _, image in photos], size)
-            logits = model.predict(batch, verbose=0)
-    results = []
-    for (name, _), row in zip(photos, logits, strict=True):
-        ranked = models.top_k(row, args.top_k, subset, log_probabilities=args.model in models.V2_MODELS)
-        results.append({"image": name, "model": args.model, "predictions": [p.as_dict() for p in ranked]})
+        classifier = zoo.load(args.model)
+        ranked = classifier.predict([image for _, image in photos], args.top_k, subset)
+    results = [
+        {"image": name, "model": args.model, "predictions": [p.as_dict() for p in rows]}
+        for (name, _), rows in zip(photos, ranked, strict=True)
+    ]
     return results if args.json else _format_predictions(results)
 
 
@@ -163,7 +126,7 @@ def _fold_bn(args) -> object:
 
 
 def _tflite(args) -> object:
-    from . import images, tflite
+    from . import images, tflite, zoo
 
     if (args.input_mean is None) != (args.input_std is None):
         raise WorkbookError("give --input-mean and --input-std together")
@@ -174,7 +137,8 @@ def _tflite(args) -> object:
         tflite.check_dump_folder(args.save_tensors, force=args.force)
     with _quiet_stderr():
         classifier = tflite.TFLiteClassifier(
-            args.model,
+            zoo.tflite_file(args.model),
+            name=args.model,
             labels_file=args.labels_file,
             input_mean=args.input_mean,
             input_std=args.input_std,
@@ -182,7 +146,11 @@ def _tflite(args) -> object:
             preserve_all_tensors=bool(args.save_tensors),
         )
         results = [
-            {"image": name, "model": args.model, "predictions": classifier.predict(image, args.top_k)}
+            {
+                "image": name,
+                "model": args.model,
+                "predictions": [p.as_dict() for p in classifier.predict([image], args.top_k)[0]],
+            }
             for name, image in photos
         ]
         if args.save_tensors:
@@ -203,10 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m helpers", description="MobileNet workbook command line")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("predict", help="classify photos with an ImageNet MobileNet")
+    p = sub.add_parser("predict", help="classify photos with a registered model or a .keras/.tflite file")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--model", default=DEFAULT_MODEL, help="an ImageNet model name, or a saved classifier FILE.keras")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="a registered model name, or a FILE.keras / FILE.tflite")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--labels", nargs="+", metavar="NAME", help="rank only these ImageNet names")
     group.add_argument("--labels-file", metavar="FILE", help="rank only the names in FILE (one per line)")

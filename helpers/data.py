@@ -35,6 +35,9 @@ OFFLINE_ENV = "WORKBOOK_OFFLINE"
 DOWNLOAD_TIMEOUT_S = 20.0
 
 _TF_MODELS = "https://download.tensorflow.org/models"
+IMAGENET_SAMPLE_SOURCE = (
+    "https://github.com/EliSchwartz/imagenet-sample-images/raw/bc69043e2862758a1906c6a24a792bb28c6bb2ff/"
+)
 _CORAL = "https://raw.githubusercontent.com/google-coral/test_data/104342d2d3480b3e66203073dac24f4e2dbb4c41"
 
 
@@ -149,6 +152,14 @@ _ENTRIES: list[Entry] = [
         None,  # a folder of the pack: its online counterpart is flower_photos.tgz
         None,
         "1,000 flower photos, 160 train + 40 val per class, 224x224 (pack only)",
+    ),
+    Entry(
+        "imagenet_sample",
+        "datasets/imagenet_sample",
+        None,  # a folder of the pack; each file comes from IMAGENET_SAMPLE_SOURCE + <file name>
+        None,
+        "500 labelled ImageNet photos, <wnid>_<name>.JPEG, one per even class index (pack only; "
+        "source: github.com/EliSchwartz/imagenet-sample-images)",
     ),
     *(
         Entry(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from . import data
 from .errors import WorkbookError
+from .labels import imagenet_classes
 
 
 def load_mnist() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
@@ -22,3 +25,22 @@ def load_mnist() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.nd
     if arrays["x_train"].shape[1:] != (28, 28) or len(arrays["x_train"]) != len(arrays["y_train"]):
         raise WorkbookError(f"{path} has unexpected shapes {[a.shape for a in arrays.values()]}")
     return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+
+
+def imagenet_sample() -> list[tuple[Path, int]]:
+    """The pack's labelled ImageNet photos as ``(path, class index)``, sorted by class index.
+
+    Each file name starts with its class's WordNet id (``n01440764_tench.JPEG``); a file without a
+    known id is an error naming it.
+    """
+    folder = data.fetch("imagenet_sample")
+    index = {c.wnid: c.index for c in imagenet_classes()}
+    found = []
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or path.suffix.lower() not in (".jpeg", ".jpg", ".png"):
+            continue
+        wnid = path.name.split("_", 1)[0]
+        if wnid not in index:
+            raise WorkbookError(f"{path}: the file name does not start with an ImageNet WordNet id")
+        found.append((path, index[wnid]))
+    return sorted(found, key=lambda item: item[1])

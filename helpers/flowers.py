@@ -152,7 +152,23 @@ def load_split(items: list[tuple[Path, int]], class_names: list[str], size: int 
     return FlowerSplit(np.stack(arrays), np.array(labels, dtype=np.int64), paths, list(class_names))
 
 
-def load_flowers(root: Path | None = None, size: int = 224) -> tuple[FlowerSplit, FlowerSplit]:
-    """``(train, val)`` from ``root`` (default: :func:`flowers_root`)."""
-    class_names, found = list_photos(root or flowers_root())
-    return load_split(found["train"], class_names, size), load_split(found["val"], class_names, size)
+def drop_duplicates_of(val: FlowerSplit, train: FlowerSplit) -> tuple[FlowerSplit, list[Path]]:
+    """``val`` without the photos whose pixels (after resizing) equal a train photo's, and the paths
+    dropped: a photo the head was trained on says nothing about photos it has not seen."""
+    seen = {images.pixel_key(image) for image in train.images}
+    keep = [i for i, image in enumerate(val.images) if images.pixel_key(image) not in seen]
+    dropped = [path for i, path in enumerate(val.paths) if i not in set(keep)]
+    index = np.array(keep, dtype=np.int64)
+    kept = FlowerSplit(val.images[index], val.labels[index], [val.paths[i] for i in keep], val.class_names)
+    return kept, dropped
+
+
+def load_train_val(
+    found: dict[str, list[tuple[Path, int]]], class_names: list[str], size: int = 224
+) -> tuple[FlowerSplit, FlowerSplit, list[Path]]:
+    """``(train, val, dropped)`` from a :func:`list_photos` listing: both splits decoded and
+    resized, and val photos identical to a train photo dropped (their paths returned), for the
+    pack subset and the online split alike."""
+    train = load_split(found["train"], class_names, size)
+    val, dropped = drop_duplicates_of(load_split(found["val"], class_names, size), train)
+    return train, val, dropped

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
+from . import data
 from .errors import WorkbookError
 
 REPO_IMAGES = Path(__file__).resolve().parent.parent / "images"
+REPO_PHOTOS = ("chelsea.png", "coffee.png", "rocket.jpg")  # committed in images/ (CC0, images/LICENSE.md)
 
 
 def load_image(path: str | Path) -> np.ndarray:
@@ -64,9 +66,10 @@ def to_rgb(image) -> np.ndarray:
 def resize(image: np.ndarray, size: int, *, central_crop: float | None = None) -> np.ndarray:
     """Resize an RGB ``uint8`` image to ``size x size`` with PIL's bilinear filter.
 
-    This is what ``keras.utils.load_img(path, target_size=...)`` does: PIL's bilinear filter
-    widens its kernel when shrinking (antialiasing), unlike ``tf.image.resize``'s default. The
-    whole image is resized, so the aspect ratio is not kept. ``central_crop=0.875`` first keeps
+    This equals ``keras.utils.load_img(path, target_size=..., interpolation="bilinear")`` (whose
+    default is ``"nearest"``): PIL's bilinear filter widens its kernel when shrinking
+    (antialiasing), unlike ``tf.image.resize``'s default. The whole image is resized, so the aspect
+    ratio is not kept. ``central_crop=0.875`` first keeps
     the central 87.5 % of each side (the slim ImageNet evaluation protocol).
     """
     from PIL import Image
@@ -97,6 +100,19 @@ def preprocess(images: np.ndarray | list[np.ndarray], size: int, *, central_crop
     return scale(np.stack([resize(image, size, central_crop=central_crop) for image in images]))
 
 
+def pixel_key(image: np.ndarray) -> str:
+    """SHA-256 of an image's shape and pixels: equal keys mean identical arrays."""
+    import hashlib
+
+    image = np.ascontiguousarray(image)
+    return hashlib.sha256(str(image.shape).encode() + image.tobytes()).hexdigest()
+
+
+def reference_photos() -> list[str]:
+    """The photos every ImageNet notebook checks: the data pack's six, then the three in ``images/``."""
+    return list(data.PACK_PHOTOS) + list(REPO_PHOTOS)
+
+
 def repo_image(name: str) -> Path:
     """Path of a photo committed in ``images/`` (see ``images/LICENSE.md``)."""
     return REPO_IMAGES / name
@@ -107,8 +123,6 @@ def resolve_image(name: str | Path) -> Path:
 
     Lets notebooks take ``image="parrot.jpg"`` as a parameter and the command line take any path.
     """
-    from . import data
-
     path = Path(name)
     if path.exists():
         return path

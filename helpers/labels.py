@@ -99,3 +99,16 @@ def read_label_file(path: str | Path) -> list[str]:
     if not path.is_file():
         raise WorkbookError(f"label file not found: {path}")
     return [s for line in path.read_text().splitlines() if (s := line.split("#")[0].strip())]
+
+
+def labels_path(model_path: str | Path) -> Path:
+    """The class-names file of a saved classifier: ``flowers.keras`` -> ``flowers_labels.txt``;
+    ``flowers_int8.tflite`` -> the first of ``flowers_int8_labels.txt`` / ``flowers_labels.txt``
+    that exists (so every conversion of a model shares its labels file)."""
+    path = Path(model_path)
+    stem = path.stem
+    candidates = [path.with_name(f"{stem}_labels.txt")]
+    while "_" in stem:
+        stem = stem.rsplit("_", 1)[0]
+        candidates.append(path.with_name(f"{stem}_labels.txt"))
+    return next((c for c in candidates if c.is_file()), candidates[0])

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from . import data
 from .errors import WorkbookError
+from .tflite import dequantize, interpreter, operators
 
 NAME = "mobilenet_v2_1.0_224_tfnn"
 QUANT_NAME = "mobilenet_v2_1.0_224_quant"
@@ -27,8 +29,9 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     ``out = ceil(size / stride)``; ``total = max((out - 1) * stride + kernel - size, 0)``;
     TF puts the extra pixel *after*. For 224 -> 112 with a 3x3 stride-2 kernel that is (0, 1),
     which a symmetric ``ZeroPadding2D(1)`` gets wrong (it pads (1, 1) and shifts every output by
-    one pixel); for an odd size such as 225 it is (1, 1), so Keras's fixed ``((0, 1), (0, 1))``
-    padding would be wrong there instead. Computing it from the size is always right.
+    one pixel); for an odd size such as 225 it is (1, 1). ``keras.applications.MobileNetV2``
+    computes it from the size the same way (``imagenet_utils.correct_pad``); Keras's MobileNet V1
+    hard-codes ``((0, 1), (0, 1))``, right for even sizes only.
     """
     out = -(-size // stride)
     total = max((out - 1) * stride + kernel - size, 0)
@@ -199,12 +202,10 @@ def tflite_weights(path: str | Path) -> list[tuple[str, np.ndarray, np.ndarray]]
     """``(op kind, kernel, bias)`` of every CONV_2D / DEPTHWISE_CONV_2D op of a ``.tflite`` file in
     execution order, dequantized with each tensor's scale and zero point (per axis where the file
     is per axis) and converted to ``tf.nn``'s layouts: conv OHWI -> HWIO, depthwise 1HWC -> HWC1."""
-    from .tflite import dequantize, interpreter
-
     found = interpreter(path)
     details = {d["index"]: d for d in found.get_tensor_details()}
     weights = []
-    for op in found._get_ops_details():  # the model's op list (private, but the only op-graph API)
+    for op in operators(found):
         if op["op_name"] not in ("CONV_2D", "DEPTHWISE_CONV_2D"):
             continue
         _, kernel_index, bias_index = (int(i) for i in op["inputs"][:3])
@@ -235,8 +236,6 @@ def load_tflite_weights(model, path: str | Path) -> int:
 
 def load_model():
     """The ``tf.nn`` V2 with the uint8 TFLite model's weights, dequantized (see :func:`tflite_weights`)."""
-    from . import data
-
     model = build_mobilenet_v2()
     load_tflite_weights(model, data.fetch(f"{QUANT_NAME}.tflite"))
     return model

@@ -1,4 +1,4 @@
-"""Keras 3 MobileNet V1 with Google's TF-slim ImageNet weights, and classifying photos with it.
+"""Keras 3 MobileNet V1 with Google's TF-slim ImageNet weights (classify with :func:`helpers.zoo.load`).
 
 ``keras.applications.MobileNet(alpha=0.25)`` has exactly the slim architecture; only the names
 differ. :data:`SLIM_TO_KERAS` maps them, and :func:`drop_background` is the one place where the
@@ -8,7 +8,6 @@ slim classifier's 1001 outputs become Keras's 1000.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -20,43 +19,16 @@ _NAME = re.compile(r"^mobilenet_v1_(0\.25|0\.5|0\.75|1\.0)_(128|160|192|224)$")
 BN_PARAMS = ("gamma", "beta", "moving_mean", "moving_variance")  # Keras's BatchNormalization weight order
 
 
-V2_MODELS = ("mobilenet_v2_1.0_224_tfnn", "mobilenet_v2_1.0_224_quant")  # notebook 08 / Google's uint8 file
-
-
-def known_models() -> list[str]:
-    """Every ImageNet model name ``predict`` accepts (V1 names also work with :func:`load_model`)."""
-    return [f"mobilenet_v1_{a}_{s}" for a in slim.ALPHAS for s in slim.SIZES] + list(V2_MODELS)
-
-
-def v2_logits(name: str, photos: list[np.ndarray]) -> np.ndarray:
-    """``[n, 1000]`` scores for RGB ``uint8`` photos from a MobileNet V2 model of :data:`V2_MODELS`.
-
-    Both V2 models output 1001 softmax probabilities with slim's background first; the background
-    is dropped and the log taken: rank them with ``top_k(..., log_probabilities=True)`` to report
-    the model's own probabilities (the uint8 model's are multiples of 1/256 and do not sum to 1,
-    so renormalising them would inflate every value).
-    """
-    from . import images
-
-    if name == "mobilenet_v2_1.0_224_tfnn":
-        from .mobilenet_v2 import load_model as load_v2
-
-        probabilities = load_v2().predict(images.preprocess(photos, 224), verbose=0)
-    elif name == "mobilenet_v2_1.0_224_quant":
-        from .tflite import TFLiteClassifier
-
-        runner = TFLiteClassifier(name)
-        probabilities = np.stack([runner.invoke(photo) for photo in photos])
-    else:
-        raise WorkbookError(f"unknown MobileNet V2 model {name!r}; known: {', '.join(V2_MODELS)}")
-    return np.log(np.maximum(probabilities[:, 1:], 1e-12))
+def v1_names() -> list[str]:
+    """Every ``mobilenet_v1_<alpha>_<size>`` this module can build (alpha 0.25 offline, others online)."""
+    return [f"mobilenet_v1_{a}_{s}" for a in slim.ALPHAS for s in slim.SIZES]
 
 
 def parse_model_name(name: str) -> tuple[str, int]:
     """``"mobilenet_v1_0.25_224"`` -> ``("0.25", 224)``; unknown names list the known ones."""
     match = _NAME.match(name)
     if not match:
-        raise WorkbookError(f"unknown model {name!r}; known models: {', '.join(known_models())}")
+        raise WorkbookError(f"unknown model {name!r}; MobileNet V1 names look like {DEFAULT_MODEL}")
     return match.group(1), int(match.group(2))
 
 
@@ -130,99 +102,9 @@ def logits_model(model):
 
 
 def load_model(name: str = DEFAULT_MODEL):
-    """Build an ImageNet model by registered name (see :func:`known_models`)."""
+    """Build a slim-imported MobileNet V1 by name, e.g. ``mobilenet_v1_0.25_224``."""
     alpha, size = parse_model_name(name)
     return build_mobilenet_v1(alpha, size)
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """One ranked class for one image."""
-
-    rank: int
-    label: str
-    wnid: str
-    index: int
-    probability: float
-    subset_probability: float | None = None
-
-    def as_dict(self) -> dict:
-        """JSON-ready form; ``subset_probability`` only when a label subset was used."""
-        out = {
-            "rank": self.rank,
-            "label": self.label,
-            "wnid": self.wnid,
-            "index": self.index,
-            "probability": self.probability,
-        }
-        if self.subset_probability is not None:
-            out["subset_probability"] = self.subset_probability
-        return out
-
-
-def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Numerically stable softmax in float64."""
-    shifted = np.asarray(logits, np.float64) - np.max(logits, axis=axis, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=axis, keepdims=True)
-
-
-def top_k(
-    logits: np.ndarray, k: int = 5, subset: list[int] | None = None, *, log_probabilities: bool = False
-) -> list[Prediction]:
-    """Rank the classes of one image's 1000 logits.
-
-    Without ``subset``: the top ``k`` of all classes. With ``subset`` (class indices): only those
-    classes are ranked, each with its 1000-way ``probability`` and its ``subset_probability``
-    (softmax over the subset's logits only, i.e. renormalised over the subset).
-    ``log_probabilities=True``: the values are a model's log-probabilities, reported as they are
-    (not renormalised over the 1000 classes).
-    """
-    from .labels import imagenet_classes
-
-    classes = imagenet_classes()
-    logits = np.asarray(logits, np.float64).reshape(-1)
-    if logits.shape[0] != len(classes):
-        raise WorkbookError(f"expected {len(classes)} logits, got {logits.shape[0]}")
-    probabilities = np.exp(logits) if log_probabilities else softmax(logits)
-    candidates = list(range(len(classes))) if subset is None else list(subset)
-    if k < 1:
-        raise WorkbookError(f"k must be at least 1, got {k}")
-    if k > len(candidates):
-        raise WorkbookError(f"k={k} is larger than the {len(candidates)} labels to rank; use k <= {len(candidates)}")
-    sub = softmax(logits[candidates]) if subset is not None else None
-    order = np.argsort(-logits[candidates], kind="stable")[:k]
-    return [
-        Prediction(
-            rank=rank + 1,
-            label=classes[candidates[j]].label,
-            wnid=classes[candidates[j]].wnid,
-            index=candidates[j],
-            probability=float(probabilities[candidates[j]]),
-            subset_probability=None if sub is None else float(sub[j]),
-        )
-        for rank, j in enumerate(order)
-    ]
-
-
-def ranked_rows(
-    probabilities: np.ndarray, class_names: list[str], k: int, wnids: list[str | None] | None = None
-) -> list[dict]:
-    """The top ``k`` of one image's class probabilities as ``predict``'s JSON rows, for models with
-    their own class names (a saved flower classifier, any TFLite classifier)."""
-    if k < 1 or k > len(class_names):
-        raise WorkbookError(f"top-k {k} must be between 1 and the model's {len(class_names)} classes")
-    order = np.argsort(-np.asarray(probabilities), kind="stable")[:k]
-    return [
-        {
-            "rank": r + 1,
-            "label": class_names[i],
-            "wnid": None if wnids is None else wnids[i],
-            "index": int(i),
-            "probability": float(probabilities[i]),
-        }
-        for r, i in enumerate(order)
-    ]
 
 
 def subset_model(model, indices: list[int]):

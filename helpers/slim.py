@@ -20,6 +20,9 @@ from .errors import WorkbookError
 INPUT = "input:0"
 LOGITS = "MobilenetV1/Logits/SpatialSqueeze:0"
 PREDICTIONS = "MobilenetV1/Predictions/Reshape_1:0"
+# tensorflow-for-poets' retrain.py cached this tensor as its MobileNet "bottleneck": the 1001 logits
+# reshaped to [batch, 1001] just before the softmax (the same numbers as LOGITS).
+BOTTLENECK = "MobilenetV1/Predictions/Reshape:0"
 SIZES = (128, 160, 192, 224)
 ALPHAS = ("0.25", "0.5", "0.75", "1.0")
 
@@ -57,10 +60,10 @@ def _is_variable(name: str) -> bool:
 
 @lru_cache(maxsize=8)
 def _weights(alpha: str, size: int) -> tuple[tuple[str, np.ndarray], ...]:
-    from tensorflow.python.framework import tensor_util
+    import tensorflow as tf
 
     return tuple(
-        (node.name, tensor_util.MakeNdarray(node.attr["value"].tensor))
+        (node.name, tf.make_ndarray(node.attr["value"].tensor))
         for node in graph_def(alpha, size).node
         if node.op == "Const" and _is_variable(node.name)
     )
@@ -73,11 +76,11 @@ def slim_weights(alpha: str = "0.25", size: int = 224) -> dict[str, np.ndarray]:
 
 def batchnorm_epsilon(alpha: str = "0.25", size: int = 224) -> float:
     """The epsilon the graph adds to ``moving_variance`` (read from the graph, not assumed)."""
-    from tensorflow.python.framework import tensor_util
+    import tensorflow as tf
 
     for node in graph_def(alpha, size).node:
         if node.op == "Const" and node.name.endswith("Conv2d_0/BatchNorm/batchnorm/add/y"):
-            return float(tensor_util.MakeNdarray(node.attr["value"].tensor))
+            return float(tf.make_ndarray(node.attr["value"].tensor))
     raise WorkbookError("the frozen graph has no Conv2d_0 BatchNorm epsilon constant")
 
 

@@ -1,18 +1,22 @@
 """TFLite: converting Keras models, and running any image classifier ``.tflite`` the same way.
 
 One class, :class:`TFLiteClassifier`, runs the workbook's own conversions and Google's uint8
-models alike; everything that differs between them is read from the file:
+models alike (it is a :class:`helpers.classifier.Classifier`); everything that differs between
+them is read from the file:
 
 * **input range**: a quantized input's scale and zero point say which real values it covers
   (Google's uint8 models: ``0.0078125 * (q - 128)`` = [-1, 1]; ours: pixels 0-255). A float input
   named ``pixels`` (every workbook export) takes raw pixels; any other float input is assumed to
-  want [-1, 1] (``label_image.py``'s ``--input_mean 127.5 --input_std 127.5``). ``input_mean`` /
-  ``input_std`` override both;
+  want [-1, 1], i.e. ``(x - 127.5) / 127.5``, MobileNet's own scaling (tensorflow-for-poets'
+  ``label_image.py`` used 128/128 instead). ``input_mean`` / ``input_std`` override both;
 * **layout**: ``channel_last`` (NHWC, TFLite's own) or ``channel_first`` (NCHW) inputs;
+* **outputs**: probabilities when the graph ends in a ``SOFTMAX`` op, otherwise logits (the
+  softmax is then taken here, in float64, from the dequantized logits);
 * **classes**: 1001 outputs = ImageNet with slim's background class first (dropped here, the
   only place for TFLite models); 1000 = ImageNet; anything else needs a labels file.
 
-The interpreter is ``ai_edge_litert``'s (``tf.lite.Interpreter`` is deprecated).
+The interpreter is ``ai_edge_litert``'s (``tf.lite.Interpreter`` is deprecated). Its op list is
+only reachable through a private method; :func:`operators` is the one place that calls it.
 """
 
 from __future__ import annotations
@@ -21,21 +25,19 @@ import contextlib
 import json
 import re
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from . import images, ranking
+from .classifier import Classifier
 from .errors import WorkbookError
+from .labels import imagenet_classes, labels_path, read_label_file
 
 MODES = ("float32", "float16", "dynamic", "int8")
-REGISTERED = {
-    "mobilenet_v2_1.0_224_quant": "mobilenet_v2_1.0_224_quant.tflite",
-    "mobilenet_v1_0.25_128_quant": "mobilenet_v1_0.25_128_quant.tflite",
-    "mobilenet_v1_0.5_160_quant": "mobilenet_v1_0.5_160_quant.tflite",
-    "mobilenet_v1_0.75_192_quant": "mobilenet_v1_0.75_192_quant.tflite",
-}
 DATA_FORMATS = ("channel_last", "channel_first")
+SCALE_BYTES, ZERO_POINT_BYTES = 4, 8  # the flatbuffer stores scales as float32 and zero points as int64
 
 
 def pixels_model(model, name: str | None = None):
@@ -87,25 +89,14 @@ def convert(
         return converter.convert()
 
 
-def resolve_model(model: str | Path) -> Path:
-    """A ``.tflite`` path, or a registered name such as ``mobilenet_v2_1.0_224_quant``."""
-    from . import data
-
-    if str(model) in REGISTERED:
-        return data.fetch(REGISTERED[str(model)])
-    path = Path(model)
-    if not path.is_file():
-        known = ", ".join(REGISTERED)
-        raise WorkbookError(f"TFLite model not found: {path} (give a .tflite file or one of {known})")
-    return path
-
-
-def interpreter(model: str | Path | bytes, *, preserve_all_tensors: bool = False):
+def interpreter(model: str | Path | bytes, *, preserve_all_tensors: bool = False, num_threads: int | None = None):
     """An allocated ``ai_edge_litert`` interpreter; a file that is not a TFLite model is a clear error."""
     import warnings
 
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+    if not isinstance(model, bytes) and not Path(model).is_file():
+        raise WorkbookError(f"TFLite model not found: {model}")
     source = {"model_content": model} if isinstance(model, bytes) else {"model_path": str(model)}
     if preserve_all_tensors:
         # The default XNNPACK delegate computes whole subgraphs internally and never writes their
@@ -115,11 +106,30 @@ def interpreter(model: str | Path | bytes, *, preserve_all_tensors: bool = False
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors.*")
-            found = Interpreter(**source, experimental_preserve_all_tensors=preserve_all_tensors)
+            found = Interpreter(
+                **source, experimental_preserve_all_tensors=preserve_all_tensors, num_threads=num_threads
+            )
         found.allocate_tensors()
     except (ValueError, RuntimeError) as error:
         raise WorkbookError(f"{name} is not a TFLite model the interpreter can load: {error}") from None
     return found
+
+
+def operators(found) -> list[dict]:
+    """The model's ops in execution order: ``{"index", "op_name", "inputs", "outputs"}`` each.
+
+    LiteRT exposes the op graph only through the private ``Interpreter._get_ops_details``; this
+    is the one place that calls it, so a LiteRT release that removes it fails here, clearly.
+    Ops that a delegate took over are still listed, followed by one ``DELEGATE`` op per delegated
+    partition.
+    """
+    method = getattr(found, "_get_ops_details", None)
+    if method is None:
+        raise WorkbookError(
+            "this ai-edge-litert has no Interpreter._get_ops_details (the op list the workbook reads); "
+            "install the version pinned in requirements.txt"
+        )
+    return method()
 
 
 def dequantize(value: np.ndarray, detail: dict) -> np.ndarray:
@@ -136,7 +146,7 @@ def dequantize(value: np.ndarray, detail: dict) -> np.ndarray:
     return ((value.astype(np.float64) - zeros) * scales).astype(np.float32)
 
 
-class TFLiteClassifier:
+class TFLiteClassifier(Classifier):
     """An image classifier ``.tflite`` with its input convention and class names (see the module)."""
 
     def __init__(
@@ -148,13 +158,12 @@ class TFLiteClassifier:
         input_std: float | None = None,
         data_format: str = "channel_last",
         preserve_all_tensors: bool = False,
+        num_threads: int | None = None,
         name: str | None = None,
     ):
         self.name = name or (str(model) if not isinstance(model, bytes) else "model")
-        self.path = None if isinstance(model, bytes) else resolve_model(model)
-        self.interpreter = interpreter(
-            model if self.path is None else self.path, preserve_all_tensors=preserve_all_tensors
-        )
+        self.path = None if isinstance(model, bytes) else Path(model)
+        self.interpreter = interpreter(model, preserve_all_tensors=preserve_all_tensors, num_threads=num_threads)
         (self.input,) = self.interpreter.get_input_details()
         (self.output,) = self.interpreter.get_output_details()
         if data_format not in DATA_FORMATS:
@@ -167,9 +176,13 @@ class TFLiteClassifier:
             raise WorkbookError(
                 f"{self.name}: model input shape {shape} does not fit one RGB image in {data_format} layout{hint}"
             )
-        self.height, self.width = (shape[2], shape[3]) if self.channels_first else (shape[1], shape[2])
+        height, width = (shape[2], shape[3]) if self.channels_first else (shape[1], shape[2])
+        if height != width:
+            raise WorkbookError(f"{self.name}: non-square input {height}x{width} is not supported")
+        self.input_size = height
         self.mean, self.std = self._normalisation(input_mean, input_std)
         self.class_names, self.wnids, self.background = self._classes(labels_file)
+        self.softmax_output = self._ends_in_softmax()
 
     def _normalisation(self, mean: float | None, std: float | None) -> tuple[float, float]:
         if mean is not None and std is not None:
@@ -185,10 +198,7 @@ class TFLiteClassifier:
         default = (127.5, 127.5) if wants_pm1 else (0.0, 1.0)
         return float(default[0] if mean is None else mean), float(default[1] if std is None else std)
 
-    def _classes(self, labels_file) -> tuple[list[str], list[str | None], bool]:
-        from .labels import imagenet_classes, read_label_file
-        from .transfer import labels_path
-
+    def _classes(self, labels_file) -> tuple[list[str], list[str | None] | None, bool]:
         n = int(self.output["shape"][-1])
         if labels_file is None and self.path is not None and labels_path(self.path).is_file():
             labels_file = labels_path(self.path)
@@ -197,20 +207,27 @@ class TFLiteClassifier:
             background = len(names) == n - 1 == 1000
             if len(names) != n and not background:
                 raise WorkbookError(f"{labels_file} lists {len(names)} names but {self.name} has {n} outputs")
-            return names, [None] * len(names), background
+            return names, None, background
         if n in (1000, 1001):
             classes = imagenet_classes()
             return [c.label for c in classes], [c.wnid for c in classes], n == 1001
         raise WorkbookError(f"{self.name} has {n} outputs: give a labels file (one class name per line)")
 
+    def _ends_in_softmax(self) -> bool:
+        """Whether the output is a SOFTMAX's (read from the op graph, looking through the
+        QUANTIZE / DEQUANTIZE ops a converter puts after it for a uint8 or float output)."""
+        producers = {
+            int(out): op for op in operators(self.interpreter) if op["op_name"] != "DELEGATE" for out in op["outputs"]
+        }
+        op = producers.get(int(self.output["index"]))
+        while op is not None and op["op_name"] in ("QUANTIZE", "DEQUANTIZE"):
+            op = producers.get(int(op["inputs"][0]))
+        return op is not None and op["op_name"] == "SOFTMAX"
+
     def input_tensor(self, image: np.ndarray) -> np.ndarray:
         """One ``uint8`` RGB image -> the input tensor: resized (PIL bilinear), normalised with
         ``(x - mean) / std``, quantized with the input's scale and zero point, laid out."""
-        from .images import resize
-
-        if self.height != self.width:
-            raise WorkbookError(f"{self.name}: non-square input {self.height}x{self.width} is not supported")
-        real = (resize(image, self.height).astype(np.float32) - self.mean) / self.std
+        real = (images.resize(image, self.input_size).astype(np.float32) - self.mean) / self.std
         scale, zero = self.input["quantization"]
         dtype = self.input["dtype"]
         if scale:
@@ -222,22 +239,27 @@ class TFLiteClassifier:
             value = value.transpose(2, 0, 1)
         return value[None]
 
-    def invoke(self, image: np.ndarray) -> np.ndarray:
-        """Run one image; the output's real values (background column still included)."""
+    def set_input(self, image: np.ndarray) -> None:
+        """Put one photo into the input tensor (then time ``self.interpreter.invoke()`` alone)."""
         self.interpreter.set_tensor(self.input["index"], self.input_tensor(image))
-        self.interpreter.invoke()
+
+    def output_values(self) -> np.ndarray:
+        """The output of the last invoke as real values (dequantized; background still included)."""
         return dequantize(self.interpreter.get_tensor(self.output["index"]), self.output)[0]
 
-    def scores(self, image: np.ndarray) -> np.ndarray:
-        """Per-class scores (probabilities for softmax models), background dropped."""
-        out = self.invoke(image)
-        return out[1:] if self.background else out
+    def invoke(self, image: np.ndarray) -> np.ndarray:
+        """Run one photo; the output's real values (background column still included)."""
+        self.set_input(image)
+        self.interpreter.invoke()
+        return self.output_values()
 
-    def predict(self, image: np.ndarray, k: int = 5) -> list[dict]:
-        """Top ``k`` as ``predict``'s JSON rows."""
-        from .models import ranked_rows
-
-        return ranked_rows(self.scores(image), self.class_names, k, self.wnids)
+    def probabilities(self, photos: Sequence[np.ndarray]) -> np.ndarray:
+        rows = []
+        for photo in photos:
+            out = np.asarray(self.invoke(photo), np.float64)
+            out = out[1:] if self.background else out
+            rows.append(out if self.softmax_output else ranking.softmax(out))
+        return np.stack(rows)
 
     def tensors(self) -> list[tuple[dict, np.ndarray]]:
         """Every tensor of the last :meth:`invoke` (needs ``preserve_all_tensors``), dequantized."""
@@ -249,11 +271,11 @@ class TFLiteClassifier:
         return found
 
     def quantization_bytes(self) -> int:
-        """Bytes of the scales and zero points stored for all tensors (part of the file size)."""
+        """Bytes the file spends on scales (float32) and zero points (int64) of all tensors."""
         total = 0
         for detail in self.interpreter.get_tensor_details():
             params = detail["quantization_parameters"]
-            total += params["scales"].nbytes + params["zero_points"].nbytes
+            total += SCALE_BYTES * params["scales"].size + ZERO_POINT_BYTES * params["zero_points"].size
         return total
 
 
@@ -297,9 +319,10 @@ def save_tensors(
 
 
 def activation_indices(classifier: TFLiteClassifier) -> set[int]:
-    """Indices of the tensors that ops compute (activations), as opposed to weights and constants."""
-    ops = classifier.interpreter._get_ops_details()  # private, but the interpreter's only op-graph API
-    return {int(i) for op in ops if op["op_name"] != "DELEGATE" for i in op["outputs"]}
+    """Indices of the tensors that ops compute (activations), as opposed to weights and constants.
+
+    Needs a classifier made with ``preserve_all_tensors`` (no delegate), so every op is listed."""
+    return {int(i) for op in operators(classifier.interpreter) if op["op_name"] != "DELEGATE" for i in op["outputs"]}
 
 
 def layer_errors(reference: TFLiteClassifier, other: TFLiteClassifier) -> list[dict]:

@@ -7,11 +7,13 @@ classifier needs nothing but resized pixels.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 
 from .errors import WorkbookError
+from .labels import labels_path, read_label_file
 from .models import build_mobilenet_v1
 
 BASE_NAME = "mobilenet_base"
@@ -79,31 +81,31 @@ def classifier(extractor, head_model, *, augment=None, name: str = "flowers"):
     return keras.Model(inputs, head_model(extractor(x)), name=name)
 
 
-def set_trainable_top(extractor, n_layers: int) -> int:
-    """Freeze the MobileNet base except its last ``n_layers`` layers (BatchNorm layers stay frozen).
+_BLOCK_LAYER = re.compile(r"^conv_(?:dw|pw|pad)_(\d+)(?:_bn|_relu)?$")
 
-    Returns the number of trainable weight tensors.
-    """
+
+def block_of(layer_name: str) -> int | None:
+    """The depthwise-separable block (1-13) a layer of Keras's MobileNet V1 belongs to, or ``None``
+    (``conv_pad_12`` -> 12, ``conv_dw_10_bn`` -> 10, ``conv1`` -> ``None``)."""
+    match = _BLOCK_LAYER.match(layer_name)
+    return int(match.group(1)) if match else None
+
+
+def set_trainable_blocks(extractor, first_block: int) -> list[str]:
+    """Freeze the MobileNet base except blocks ``first_block``..13, chosen by layer name, not by
+    count (a block is 6 layers, 7 with the ``conv_pad`` layer of a strided one). BatchNorm layers
+    stay frozen. Returns the paths of the trainable weights."""
     import keras
 
+    if not 1 <= first_block <= 13:
+        raise WorkbookError(f"MobileNet V1 has blocks 1-13; cannot fine-tune from block {first_block}")
     base = extractor.get_layer(BASE_NAME)
     base.trainable = True
-    for i, layer in enumerate(base.layers):
-        top = i >= len(base.layers) - n_layers
+    for layer in base.layers:
+        block = block_of(layer.name)
+        top = block is not None and block >= first_block
         layer.trainable = top and not isinstance(layer, keras.layers.BatchNormalization)
-    return len(extractor.trainable_weights)
-
-
-def labels_path(model_path: str | Path) -> Path:
-    """``flowers.keras`` -> ``flowers_labels.txt``; ``flowers_int8.tflite`` -> the first of
-    ``flowers_int8_labels.txt`` / ``flowers_labels.txt`` that exists."""
-    path = Path(model_path)
-    stem = path.stem
-    candidates = [path.with_name(f"{stem}_labels.txt")]
-    while "_" in stem:
-        stem = stem.rsplit("_", 1)[0]
-        candidates.append(path.with_name(f"{stem}_labels.txt"))
-    return next((c for c in candidates if c.is_file()), candidates[0])
+    return [w.path for w in extractor.trainable_weights]
 
 
 def save_classifier(model, class_names: list[str], path: str | Path) -> tuple[Path, Path]:
@@ -131,8 +133,6 @@ def load_classifier(path: str | Path):
         model = keras.models.load_model(path, safe_mode=True)
     except Exception as error:  # Keras raises many types for a bad file
         raise WorkbookError(f"{path} could not be loaded as a Keras model: {error}") from None
-    from .labels import read_label_file
-
     names = read_label_file(labels_path(path))
     if model.output_shape[-1] != len(names):
         raise WorkbookError(f"{path} has {model.output_shape[-1]} outputs but {labels_path(path)} lists {len(names)}")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import bottlenecks, flowers, transfer
+from helpers import bottlenecks, flowers, labels, transfer
 from helpers.errors import WorkbookError
 from helpers.paths import REPO
 
@@ -35,7 +35,8 @@ def test_flat_folder_split_is_deterministic_and_about_a_fifth():
     names = [f"{i}_photo.jpg" for i in range(5000)]
     share = np.mean([flowers.is_val(n) for n in names])
     assert share == pytest.approx(52 / 256, abs=0.015)  # 20.3 % expected; 5000 draws: sd 0.6 %
-    assert [flowers.is_val(n) for n in names[:50]] == [flowers.is_val(n) for n in names[:50]]
+    # Pinned: the split is a documented rule, so a change that moves photos between splits must fail.
+    assert [i for i in range(60) if flowers.is_val(names[i])] == [6, 10, 15, 16, 21, 35, 40, 50, 54]
 
 
 def test_folder_without_classes_is_an_error(tmp_path):
@@ -124,11 +125,11 @@ def test_corrupt_cache_file_is_recomputed(tmp_path):
 
 
 def test_labels_path_rule(tmp_path):
-    assert transfer.labels_path(tmp_path / "flowers.keras") == tmp_path / "flowers_labels.txt"
+    assert labels.labels_path(tmp_path / "flowers.keras") == tmp_path / "flowers_labels.txt"
     (tmp_path / "flowers_labels.txt").write_text("a\n")
-    assert transfer.labels_path(tmp_path / "flowers_int8.tflite") == tmp_path / "flowers_labels.txt"
+    assert labels.labels_path(tmp_path / "flowers_int8.tflite") == tmp_path / "flowers_labels.txt"
     (tmp_path / "flowers_int8_labels.txt").write_text("a\n")
-    assert transfer.labels_path(tmp_path / "flowers_int8.tflite") == tmp_path / "flowers_int8_labels.txt"
+    assert labels.labels_path(tmp_path / "flowers_int8.tflite") == tmp_path / "flowers_int8_labels.txt"
 
 
 @pytest.fixture
@@ -180,13 +181,13 @@ def test_predict_with_a_saved_classifier(saved_classifier, tmp_path):
     assert [p["probability"] for p in answer["predictions"]] == pytest.approx(expected, rel=1e-5)
 
 
-def test_predict_with_a_saved_classifier_refuses_imagenet_options(saved_classifier):
-    result = cli("predict", "--model", str(saved_classifier), "images/coffee.png", "--labels", "daisy")
-    assert result.returncode == 2 and "do not apply" in result.stderr
+def test_predict_with_a_saved_classifier_refuses_imagenet_options(saved_classifier, pack):
+    result = cli("predict", "--model", str(saved_classifier), "images/coffee.png", "--labels", "daisy", "--top-k", "1")
+    assert result.returncode == 2 and "label subsets name ImageNet classes" in result.stderr
     result = cli("predict", "--model", str(saved_classifier), "images/coffee.png", "--top-k", "4")
-    assert result.returncode == 2 and "between 1 and the model's 3 classes" in result.stderr
+    assert result.returncode == 2 and "between 1 and the 3 classes of the model" in result.stderr
     result = cli("predict", "--model", "model.tflite", "images/coffee.png")
-    assert result.returncode == 2 and "use `tflite` for .tflite models" in result.stderr
+    assert result.returncode == 2 and result.stderr.strip() == "error: TFLite model not found: model.tflite"
     result = cli("predict", "--model", "missing.keras", "images/coffee.png")
     assert result.returncode == 2 and result.stderr.strip() == "error: model file not found: missing.keras"
 
@@ -208,3 +209,38 @@ def test_dataset_batches_shuffles_and_keeps_pairs():
     x, y = np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
     assert x.dtype == np.float32 and sorted(y.tolist()) == sorted(labels.tolist())
     np.testing.assert_array_equal(x[:, 0, 0, 0], y)  # each photo stays with its label after shuffling
+
+
+def test_val_photos_identical_to_train_photos_are_dropped():
+    rng = np.random.default_rng(0)
+    train_images = rng.integers(0, 256, (3, 4, 4, 3)).astype(np.uint8)
+    val_images = np.stack([train_images[1], rng.integers(0, 256, (4, 4, 3)).astype(np.uint8), train_images[2]])
+    train = flowers.FlowerSplit(train_images, np.array([0, 1, 1]), [Path(f"t{i}") for i in range(3)], ["a", "b"])
+    val = flowers.FlowerSplit(val_images, np.array([1, 0, 1]), [Path(f"v{i}") for i in range(3)], ["a", "b"])
+    kept, dropped = flowers.drop_duplicates_of(val, train)
+    assert dropped == [Path("v0"), Path("v2")] and kept.paths == [Path("v1")] and kept.labels.tolist() == [0]
+    np.testing.assert_array_equal(kept.images[0], val_images[1])
+
+
+def test_fine_tuning_selects_whole_blocks_by_name():
+    """On the real MobileNet 0.25 layer list: blocks 10-13 are 4 depthwise + 4 pointwise kernels.
+    Counting the last 24 layers (the old selection) misses conv_dw_10, because block 12 has a
+    conv_pad_12 layer."""
+    import keras
+
+    base = keras.applications.MobileNet(input_shape=(224, 224, 3), alpha=0.25, include_top=False, weights=None)
+    base.name = transfer.BASE_NAME
+    inputs = keras.Input((224, 224, 3))
+    model = keras.Model(inputs, base(inputs))
+    trainable = transfer.set_trainable_blocks(model, 10)
+    expected = [f"conv_{kind}_{i}/kernel" for i in range(10, 14) for kind in ("dw", "pw")]
+    assert sorted(trainable) == sorted(expected)
+    assert "conv_dw_10" not in [layer.name for layer in base.layers[-24:]]  # why counting layers was wrong
+    assert [transfer.block_of(n) for n in ("conv_pad_12", "conv_dw_10_bn", "conv_pw_13_relu", "conv1")] == [
+        12,
+        10,
+        13,
+        None,
+    ]
+    with pytest.raises(WorkbookError, match="blocks 1-13"):
+        transfer.set_trainable_blocks(model, 14)

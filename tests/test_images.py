@@ -87,3 +87,15 @@ def test_central_crop_keeps_the_middle():
     assert images.resize(image, 10, central_crop=0.5).min() == 255
     with pytest.raises(WorkbookError):
         images.resize(image, 10, central_crop=1.5)
+
+
+def test_resize_equals_keras_load_img_bilinear_not_its_default(tmp_path, photo):
+    """The workbook's preprocessing is load_img with interpolation="bilinear"; load_img's own
+    default is "nearest", which gives other pixels."""
+    import keras
+
+    Image.fromarray(photo).save(tmp_path / "p.png")
+    bilinear = np.asarray(keras.utils.load_img(tmp_path / "p.png", target_size=(96, 96), interpolation="bilinear"))
+    default = np.asarray(keras.utils.load_img(tmp_path / "p.png", target_size=(96, 96)))
+    np.testing.assert_array_equal(images.resize(photo, 96), bilinear)
+    assert np.abs(default.astype(int) - bilinear).mean() > 1  # nearest neighbour differs visibly

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers import labels, models
+from helpers import labels, ranking
 from helpers.errors import WorkbookError
 
 HOMEWORK = list(labels.HOMEWORK_LABELS)
@@ -36,13 +36,21 @@ def test_ambiguous_label_is_refused(pack):
 
 
 def test_k_larger_than_subset(pack):
-    with pytest.raises(WorkbookError, match="k=11 is larger than the 10 labels"):
-        models.top_k(np.zeros(1000), 11, subset=list(range(10)))
+    with pytest.raises(WorkbookError, match="top-k 11 must be between 1 and the 10 labels"):
+        ranking.top_k(np.full(1000, 1e-3), 11, subset=list(range(10)))
 
 
 def test_subset_probability_is_softmax_over_subset(pack):
     logits = np.random.default_rng(0).normal(size=1000)
-    ranked = models.top_k(logits, 3, subset=[5, 7, 9])
+    ranked = ranking.top_k(ranking.softmax(logits), 3, subset=[5, 7, 9])
     expected = np.exp(logits[[5, 7, 9]]) / np.exp(logits[[5, 7, 9]]).sum()
     assert sorted(p.subset_probability for p in ranked) == pytest.approx(sorted(expected))
     assert ranked[0].subset_probability == pytest.approx(max(expected))
+
+
+def test_subset_probability_survives_underflow(pack):
+    """Probabilities that underflow to 0 still share the subset evenly instead of dividing 0 by 0."""
+    p = np.zeros(1000)
+    p[0] = 1.0
+    ranked = ranking.top_k(p, 2, subset=[5, 6])
+    assert [r.subset_probability for r in ranked] == pytest.approx([0.5, 0.5])

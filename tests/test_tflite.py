@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import images, tflite
+from helpers import images, tflite, zoo
 from helpers.errors import WorkbookError
 from helpers.paths import REPO
 
@@ -53,7 +53,7 @@ def test_conversions_agree_with_keras(tiny):
         # float32 is exact up to summation order; int8 probabilities are multiples of 1/256 and every
         # activation is rounded: 0.03 is a few quantization steps.
         tolerance = 1e-5 if mode == "float32" else 0.03
-        np.testing.assert_allclose(runner.scores(photo), expected, atol=tolerance, err_msg=mode)
+        np.testing.assert_allclose(runner.probabilities([photo])[0], expected, atol=tolerance, err_msg=mode)
     assert tflite.TFLiteClassifier(paths["int8"]).input["dtype"] == np.uint8
     with pytest.raises(WorkbookError, match="representative"):
         tflite.convert(model, "int8")
@@ -62,13 +62,13 @@ def test_conversions_agree_with_keras(tiny):
 
 
 def test_google_uint8_model_conventions(pack):
-    runner = tflite.TFLiteClassifier("mobilenet_v2_1.0_224_quant")
+    runner = zoo.load("mobilenet_v2_1.0_224_quant")
     assert (runner.mean, runner.std) == (127.5, 127.5)  # uint8 input, scale 1/128, zero point 128 -> [-1, 1]
-    assert runner.background and len(runner.class_names) == 1000
-    (top,) = runner.predict(images.load_image(images.resolve_image("grace_hopper.bmp")), 1)
-    assert (top["label"], top["wnid"]) == ("military uniform", "n03763968")
+    assert runner.background and len(runner.class_names) == 1000 and runner.softmax_output
+    ((top,),) = runner.predict([images.load_image(images.resolve_image("grace_hopper.bmp"))], 1)
+    assert (top.label, top.wnid) == ("military uniform", "n03763968")
     # The pack's reference is 0.922 (another resize); ours 0.926: one uint8 probability step is 0.004.
-    assert top["probability"] == pytest.approx(0.922, abs=0.01)
+    assert top.probability == pytest.approx(0.922, abs=0.01)
 
 
 def test_dequantize_per_axis():
@@ -103,7 +103,7 @@ def test_labels_file_must_match_outputs(tmp_path, tiny):
 
 def test_save_tensors_layout_and_refusal(tmp_path, tiny):
     runner = tflite.TFLiteClassifier(tiny[1]["float32"], preserve_all_tensors=True)
-    runner.scores(tiny[2][0].astype(np.uint8))
+    runner.invoke(tiny[2][0].astype(np.uint8))
     folder = tflite.save_tensors(runner, tmp_path / "dump")
     index = json.loads((folder / "tensors.json").read_text())
     (entry,) = [t for t in index["tensors"] if t["name"].startswith("serving_default_pixels")]
@@ -157,7 +157,72 @@ def test_channel_first_model(tmp_path, tiny):
         path, data_format="channel_first", labels_file=paths["int8"].with_name("tiny_labels.txt")
     )
     assert runner.input_tensor(photo).shape == (1, 3, 16, 16)
-    expected = tflite.TFLiteClassifier(paths["float32"]).scores(photo)
-    np.testing.assert_allclose(runner.scores(photo), expected, atol=1e-6)  # same float graph, transposed input
+    expected = tflite.TFLiteClassifier(paths["float32"]).probabilities([photo])
+    np.testing.assert_allclose(runner.probabilities([photo]), expected, atol=1e-6)  # same graph, transposed input
     with pytest.raises(WorkbookError, match="try --data-format channel_first"):
         tflite.TFLiteClassifier(path, labels_file=paths["int8"].with_name("tiny_labels.txt"))
+
+
+def test_quantization_bytes_count_what_the_file_stores(tiny):
+    """Read the flatbuffer itself: scales are float32 and zero points int64 (the interpreter hands
+    zero points back as int32, which would undercount them by half)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    path = tiny[1]["int8"]
+    subgraph = schema.Model.GetRootAs(path.read_bytes(), 0).Subgraphs(0)
+    stored, per_channel = 0, False
+    for t in range(subgraph.TensorsLength()):
+        q = subgraph.Tensors(t).Quantization()
+        if q is not None and q.ScaleLength():
+            assert q.ScaleAsNumpy().dtype == np.float32 and q.ZeroPointAsNumpy().dtype == np.int64
+            stored += q.ScaleAsNumpy().nbytes + q.ZeroPointAsNumpy().nbytes
+            per_channel |= q.ScaleLength() > 1
+    assert per_channel  # the conv's weights have one scale per output channel
+    assert tflite.TFLiteClassifier(path).quantization_bytes() == stored
+    assert tflite.TFLiteClassifier(tiny[1]["float32"]).quantization_bytes() == 0
+
+
+def test_activation_indices_and_layer_errors(tiny):
+    model, paths, calibration = tiny
+    photo = calibration[5].astype(np.uint8)
+    runners = {m: tflite.TFLiteClassifier(paths[m], preserve_all_tensors=True) for m in ("float32", "int8")}
+    for runner in runners.values():
+        runner.invoke(photo)
+    details = {d["index"]: d for d in runners["float32"].interpreter.get_tensor_details()}
+    computed = tflite.activation_indices(runners["float32"])
+    assert runners["float32"].output["index"] in computed
+    assert not any(details[i]["name"].endswith("kernel") for i in computed)  # weights are inputs, not computed
+    conv = [d for d in details.values() if len(d["shape"]) == 4 and d["index"] in computed]
+    assert conv, "the conv's activation is among the computed tensors"
+
+    same = tflite.layer_errors(runners["float32"], runners["float32"])
+    assert same and all(row["max_abs_error"] == 0.0 for row in same)  # a model against itself
+    rows = tflite.layer_errors(runners["float32"], runners["int8"])
+    assert [r["tensor"] for r in rows] == [r["tensor"] for r in same]  # matched by name across the two files
+    # One quantized conv on a random photo: input and weight rounding only, well under 5 % (measured ~1 %).
+    assert 0 < rows[0]["relative_error"] < 0.05
+
+
+def test_logits_output_gets_a_softmax(tmp_path, tiny):
+    """A model without a final SOFTMAX op is read as logits: probabilities are their softmax."""
+    import keras
+
+    model, paths, calibration = tiny
+    dense = keras.layers.Dense(3)  # the same weights as the final layer, without its softmax
+    logits = keras.Model(model.input, dense(model.layers[-2].output))
+    dense.set_weights(model.layers[-1].get_weights())
+    path = tmp_path / "tiny_logits.tflite"
+    path.write_bytes(tflite.convert(logits, "float32"))
+    runner = tflite.TFLiteClassifier(path, labels_file=paths["int8"].with_name("tiny_labels.txt"))
+    assert not runner.softmax_output and tflite.TFLiteClassifier(paths["float32"]).softmax_output
+    photo = calibration[2].astype(np.uint8)
+    expected = model.predict(photo[None].astype(np.float32), verbose=0)
+    np.testing.assert_allclose(runner.probabilities([photo]), expected, atol=1e-5)  # float32 rounding only
+
+
+def test_missing_op_list_is_a_clear_error():
+    class FutureInterpreter:  # a LiteRT without the private method
+        pass
+
+    with pytest.raises(WorkbookError, match="_get_ops_details"):
+        tflite.operators(FutureInterpreter())
