@@ -1,7 +1,8 @@
-"""Cached bottleneck features, as tensorflow-for-poets' ``retrain.py`` did, in TF2.
+"""Cached bottleneck features: the idea of tensorflow-for-poets' ``retrain.py``, in TF2.
 
 A *bottleneck* is the feature extractor's output for one photo (here the pooled 256-vector of
-MobileNet 0.25). It never changes while only the head trains, so it is computed once and saved.
+MobileNet 0.25; ``retrain.py`` cached MobileNet's 1001 logits instead). It never changes while only
+the head trains, so it is computed once and saved.
 Each file is keyed by the **model key** (model name + fingerprint of its weights) and the
 **SHA-256 of the photo's pixels** (:func:`helpers.images.pixel_key`): change either and the old
 file is simply not found again.

@@ -44,7 +44,7 @@ def test_fold_depthwise_with_multiplier_two():
     reference = tf.nn.batch_normalization(z, mean, var, beta, gamma, EPS)
     f = bn_fold.fold(w, gamma, beta, mean, var, EPS, depthwise=True)
     folded = tf.nn.depthwise_conv2d(x, f.kernel, [1, 1, 1, 1], "SAME") + f.bias
-    np.testing.assert_allclose(folded, reference, atol=1e-4)
+    np.testing.assert_allclose(folded, reference, atol=1e-4)  # as above: float32 rounding of order-10 values
 
 
 def test_gamma_one_variant_is_exact_only_when_gamma_is_one():
@@ -55,6 +55,7 @@ def test_gamma_one_variant_is_exact_only_when_gamma_is_one():
     variant = bn_fold.fold_gamma_one(w, beta, mean, var, EPS)
     np.testing.assert_array_equal(exact.kernel, variant.kernel)
     real_gamma = bn_fold.fold(w, np.full(4, 2.0, np.float32), beta, mean, var, EPS)
+    # gamma 2 exactly doubles the multiplier; float32 rounding only.
     np.testing.assert_allclose(real_gamma.multiplier, 2 * variant.multiplier, rtol=1e-6)
 
 
@@ -74,11 +75,12 @@ def test_fold_batchnorm_model_equals_original():
     folded = bn_fold.fold_batchnorm(model)
     assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in folded.layers)
     data = rng.uniform(-1, 1, (3, 12, 12, 3)).astype(np.float32)
+    # Two folds in a row on values of order 1-10: float32 rounding, far below 1e-4.
     np.testing.assert_allclose(folded.predict(data, verbose=0), model.predict(data, verbose=0), atol=1e-4)
 
 
 def test_slim_epsilon_is_read_from_the_graph(pack):
-    assert slim.batchnorm_epsilon() == pytest.approx(0.001)
+    assert slim.batchnorm_epsilon() == pytest.approx(0.001)  # stored as float32: 0.001 is not exact
 
 
 def test_mult_adds_match_the_paper(imagenet_model):
@@ -89,4 +91,4 @@ def test_mult_adds_match_the_paper(imagenet_model):
 
 def test_separable_ratio_formula():
     assert costs.separable_ratio(3, 32, 64, 56, 56) == pytest.approx(costs.paper_ratio(3, 64), rel=1e-12)
-    assert costs.paper_ratio(3, 1024) == pytest.approx(1 / 1024 + 1 / 9)
+    assert costs.paper_ratio(3, 1024) == pytest.approx(1 / 1024 + 1 / 9)  # float64 arithmetic only

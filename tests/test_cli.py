@@ -43,6 +43,7 @@ def test_predict_with_label_subset(pack):
     out = json.loads(run("predict", "images/coffee.png", "--json", "--top-k", "10", "--labels", *labels).stdout)
     predictions = out[0]["predictions"]
     assert {p["index"] for p in predictions} == set(range(717, 727))
+    # A float64 softmax over 10 values sums to 1 within a few ulps.
     assert sum(p["subset_probability"] for p in predictions) == pytest.approx(1.0, abs=1e-9)
     assert all(p["subset_probability"] > p["probability"] for p in predictions)
 

@@ -25,6 +25,7 @@ def test_same_padding_matches_tensorflow(size, stride):
     before, after = mobilenet_v2.same_padding(size, 3, stride)
     padded = tf.pad(x, [[0, 0], [before, after], [before, after], [0, 0]])
     explicit = tf.nn.conv2d(padded, kernel, stride, "VALID")
+    # The same 18 products summed in another order: float32 rounding of values of order 1-10.
     np.testing.assert_allclose(explicit, tf.nn.conv2d(x, kernel, stride, "SAME"), atol=1e-5)
 
 

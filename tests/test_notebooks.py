@@ -69,6 +69,8 @@ def test_02_layer_dump(executed):
     assert r["variables"][-1] == ["MobilenetV1/Conv2d_1_pointwise/BatchNorm/moving_variance", [16]]
     assert r["total_mult_adds"] == pytest.approx(41e6, rel=0.0125)  # paper, Table 6: 41 M
     assert r["ratio_max_deviation"] < 1e-12  # counted cost ratio == 1/N + 1/Dk^2 up to float rounding
+    # The classifier's 256 x 1000 weights + 1000 biases of 475,544 parameters: the question's premise.
+    assert r["classifier_parameter_share"] == pytest.approx(257_000 / 475_544)
 
 
 def test_03_bn_folding(executed):
@@ -77,7 +79,6 @@ def test_03_bn_folding(executed):
     assert r["gamma_one_max_abs_error"] > 1.0  # gamma is far from 1 in this model, so the shortcut is wrong
     assert r["network_max_logit_diff"] < 1e-3  # 27 folds, errors accumulate through the network
     assert r["top5_identical"] is True
-    assert r["folded_speedup"] > 0
 
 
 def test_04_label_subset(executed):
@@ -91,12 +92,12 @@ def test_04_label_subset(executed):
 
 def test_05_mnist(executed):
     r = executed("05_mnist")
-    # Fast mode: 6,000 training digits, one epoch, full 10,000-digit test set. Chance is 10 %;
-    # measured 0.87 / 0.90 / 0.92, so 0.80 catches a broken pipeline without flaking on seeds.
+    # 535,818 / 101,770 parameters: the figure Question 1 quotes.
+    assert r["dense_challenger_parameter_ratio"] == pytest.approx(5.265, abs=0.001)
+    # Fast mode: 5,500 training digits, one epoch, full 10,000-digit test set. Chance is 10 %;
+    # measured 0.86 / 0.88 / 0.88, so 0.80 catches a broken pipeline without flaking on seeds.
     for name in ("baseline", "dense_challenger", "cnn_challenger"):
         assert r[f"{name}_test_accuracy"] > 0.80, name
-        assert r[f"{name}_train_seconds"] > 0
-    assert r["best_model"] in ("dense_challenger", "cnn_challenger")
 
 
 def test_06_flowers_transfer(executed):
@@ -105,25 +106,15 @@ def test_06_flowers_transfer(executed):
     assert r["cache_hits_second_pass"] == 120 and r["cache_misses_second_pass"] == 0  # all 5 x 24 reused
     assert r["hub_max_feature_diff"] < 1e-5  # the same graph exported and reloaded: float32 rounding at most
     assert r["bottleneck_epoch_speedup"] > 2  # measured 8x on 120 photos (overhead-bound); 10x+ on the full set
+    # Blocks 10-13 by name: every depthwise and pointwise kernel, conv_dw_10 included.
+    assert r["finetune_trainable_kernels"] == [f"conv_{k}_{i}" for i in range(10, 14) for k in ("dw", "pw")]
     # Chance is 20 %; with 40 val photos, a chance-level model reaches 50 % with probability < 1e-3.
-    # Measured in fast mode: heads 45-65 %, best 65 %, lr 0.1 sweep 77 %.
+    # Measured in fast mode: best head 65 %, retrain.py's head (1001 logits, SGD 0.01) 85 %.
     assert r["best_val_accuracy"] >= 0.5
-    assert r["sweep_lr_0.1_val_accuracy"] >= 0.5
-    assert r["best_val_accuracy"] == max(r[f"{n}_val_accuracy"] for n in _EXPERIMENTS)
-    for name in _EXPERIMENTS:
-        assert 0.0 <= r[f"{name}_val_accuracy"] <= 1.0 and r[f"{name}_train_seconds"] > 0, name
-    assert r["few_shot_val_accuracy"] > 0.25
+    assert r["retrain_lr_0.01_val_accuracy"] >= 0.5
+    assert r["few_shot_val_accuracy"] > 0.25  # 12 photos per class, measured 52 %
     assert r["reload_max_diff"] < 1e-6  # the saved .keras file holds exactly the trained weights
     assert r["sunflower_photo_top1"] == "sunflowers"  # measured 0.82 in fast mode: a wide margin
-
-
-_EXPERIMENTS = (
-    "frozen_head_b32",
-    "frozen_head_b16",
-    "frozen_head_augment",
-    "finetune_top_augment",
-    "multilayer_head_b32",
-)
 
 
 def test_07_tflite_int8(executed):
@@ -133,28 +124,34 @@ def test_07_tflite_int8(executed):
     assert 0.45 < r["imagenet_float16_size_ratio"] < 0.56  # 2 bytes per weight instead of 4, plus the graph
     assert r["imagenet_int8_size_ratio"] < 0.35  # measured 0.32: 1 byte per weight + per-channel scales
     assert r["imagenet_int8_size_ratio_without_qparams"] < 0.3
-    # Post-training INT8 of MobileNet 0.25 is lossy (measured 72 % top-1 agreement on 209 photos), but a
-    # broken conversion agrees on nothing (per-tensor weights: 0 %).
+    # Post-training INT8 of MobileNet 0.25 is lossy on these mostly-flower photos (measured 63 % top-1
+    # agreement of dequantized logits on 49 photos), but a broken conversion agrees on nothing.
     assert r["imagenet_int8_top1_agreement"] > 0.5
-    assert r["imagenet_int8_per_tensor_top1_agreement"] < r["imagenet_int8_top1_agreement"]
+    # One scale per weight tensor zeroes whole depthwise channels (measured 54): a broken model.
+    assert r["per_tensor_zeroed_depthwise_channels"] > 10
+    assert r["imagenet_int8_per_tensor_top1_agreement"] < 0.1
     # 40 val photos (one photo = 2.5 points) and a head trained on 120 photos, so many photos are borderline:
-    # measured -2 photos. A broken INT8 model falls to chance (about -30 points); the 1-point aim is for the
-    # full run on 200 photos (make workbook, README).
+    # measured -2 photos. A broken INT8 model falls to chance (about -30 points).
     assert r["flowers_int8_accuracy_change"] >= -0.1
-    assert r["flowers_int8_val_accuracy"] > 0.5  # chance 20 %
-    assert r["first_conv_relative_error"] < 0.02  # input and weight rounding only: measured 0.4 %
-    assert r["last_conv_relative_error"] > r["first_conv_relative_error"]  # rounding accumulates with depth
+    assert r["flowers_int8_val_accuracy"] > 0.45  # chance 20 %; measured 57.5 %
+    assert r["first_conv_relative_error"] < 0.02  # input and weight rounding only: measured 0.7 %
+    assert r["last_conv_relative_error"] > 5 * r["first_conv_relative_error"]  # measured 24 %: error accumulates
     assert r["tensors_dumped"] > 50
+    # PTQ vs QAT on 40 labelled ImageNet photos at 128 px: measured float 40 %, PTQ 40 %, QAT 35 %. Chance is
+    # 0.1 %, so 20 % catches a broken preprocessing or label mapping on any of the three.
+    for name in ("float32", "ptq", "qat"):
+        assert r[f"imagenet_128_{name}_top1"] > 0.2, name
     google = r["google_quant_top1"]
-    assert google["mobilenet_v2_1.0_224_quant"]["images/grace_hopper.bmp"][0] == "military uniform"
-    assert all(per_photo["images/parrot.jpg"][0] == "macaw" for per_photo in google.values())
+    assert google["mobilenet_v2_1.0_224_quant"]["grace_hopper.bmp"][0] == "military uniform"
+    assert all(per_photo["parrot.jpg"][0] == "macaw" for per_photo in google.values())
 
 
 def test_08_mobilenet_v2_tfnn(executed):
     r = executed("08_mobilenet_v2_tfnn")
     assert r["convolutions_loaded"] == 53
     assert r["top1_equal_all"] is True  # the float reconstruction agrees with the uint8 model on every photo
-    # uint8 outputs are multiples of 1/256 and every activation was rounded: measured max 0.024 (cat.bmp)
+    # uint8 outputs are multiples of 1/256 and every activation was rounded: measured max 0.024 on the six
+    # pack photos (fast mode) and 0.032 on all nine (make workbook), i.e. 6-8 uint8 steps.
     assert r["max_probability_diff"] < 0.05
     wnid, name, probability = r["top5"][0]
     assert (wnid, name) == ("n03763968", "military_uniform") and probability == pytest.approx(0.926, abs=0.01)
