@@ -122,6 +122,10 @@ def test_cli_tflite(tmp_path, tiny, pack):
     assert result.returncode == 0, result.stderr
     (answer,) = json.loads(result.stdout)
     assert sorted(p["label"] for p in answer["predictions"]) == ["a", "b", "c"]
+    # predict takes any .tflite file through the same classifier interface: the same answer.
+    same = cli("predict", str(photo), "--model", str(tiny[1]["int8"]), "--json", "--top-k", "3")
+    assert same.returncode == 0, same.stderr
+    assert json.loads(same.stdout)[0]["predictions"] == answer["predictions"]
 
     dump = tmp_path / "dump"
     result = cli(
