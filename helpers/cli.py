@@ -158,6 +158,24 @@ def _tflite(args) -> object:
     return results if args.json else _format_predictions(results)
 
 
+def _evaluate(args) -> object:
+    from . import datasets, evaluation, zoo
+
+    zoo.check(args.model)
+    items = datasets.labelled_photos(args.folder)  # bad names fail before the model loads
+    with _quiet_stderr():  # TensorFlow's start-up chatter, not the progress bar below
+        classifier = zoo.load(args.model)
+    result = evaluation.evaluate(classifier, items, central_crop=args.central_crop, progress=sys.stderr.isatty())
+    if args.json:
+        return result.as_dict()
+    return (
+        f"{result.model}: top-1 {result.top1:.1%}, top-5 {result.top5:.1%} on {result.n} photos "
+        f"({result.preprocessing})\n"
+        f"  time: classifying {result.classify_seconds:.1f} s, "
+        f"waiting for decoded photos {result.waiting_seconds:.1f} s"
+    )
+
+
 def _records(args) -> object:
     from .records import read_records
 
@@ -210,6 +228,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="write into a non-empty --save-tensors folder")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_tflite)
+
+    p = sub.add_parser("evaluate", help="ImageNet top-1/top-5 over a folder of photos named <wnid>_*.JPEG")
+    p.add_argument("folder", type=Path, metavar="DIR")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="a registered model name, or a FILE.keras / FILE.tflite")
+    p.add_argument(
+        "--central-crop", type=float, metavar="F", help="keep the central F of each side first (slim: 0.875)"
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_evaluate)
 
     p = sub.add_parser("records", help="the values an executed notebook recorded, as JSON")
     p.add_argument("notebook", type=Path)

@@ -27,20 +27,34 @@ def load_mnist() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.nd
     return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
 
 
-def imagenet_sample() -> list[tuple[Path, int]]:
-    """The pack's labelled ImageNet photos as ``(path, class index)``, sorted by class index.
+IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".bmp")
 
-    Each file name starts with its class's WordNet id (``n01440764_tench.JPEG``); a file without a
-    known id is an error naming it.
+
+def labelled_photos(folder: str | Path) -> list[tuple[Path, int]]:
+    """``(path, ImageNet class index)`` for every photo of ``folder`` whose file name starts with its
+    class's WordNet id (``n01440764_tench.JPEG``), sorted by class index then name.
+
+    A photo whose name has no known WordNet id is an error naming it; a folder without photos too.
     """
-    folder = data.fetch("imagenet_sample")
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise WorkbookError(f"photo folder not found: {folder}")
     index = {c.wnid: c.index for c in imagenet_classes()}
     found = []
     for path in sorted(folder.iterdir()):
-        if not path.is_file() or path.suffix.lower() not in (".jpeg", ".jpg", ".png"):
+        if path.name.startswith(".") or not path.is_file() or path.suffix.lower() not in IMAGE_SUFFIXES:
             continue
-        wnid = path.name.split("_", 1)[0]
+        wnid = path.name.split("_", 1)[0].split(".", 1)[0]
         if wnid not in index:
-            raise WorkbookError(f"{path}: the file name does not start with an ImageNet WordNet id")
+            raise WorkbookError(
+                f"{path}: the file name must start with an ImageNet WordNet id such as n01440764_ (found {wnid!r})"
+            )
         found.append((path, index[wnid]))
-    return sorted(found, key=lambda item: item[1])
+    if not found:
+        raise WorkbookError(f"{folder} has no photos ({', '.join(IMAGE_SUFFIXES)}) named <wnid>_*.")
+    return sorted(found, key=lambda item: (item[1], item[0].name))
+
+
+def imagenet_sample() -> list[tuple[Path, int]]:
+    """The data pack's 500 labelled ImageNet photos (one per even class index) as ``(path, class index)``."""
+    return labelled_photos(data.fetch("imagenet_sample"))

@@ -75,14 +75,20 @@ def resize(image: np.ndarray, size: int, *, central_crop: float | None = None) -
     from PIL import Image
 
     if central_crop is not None:
-        if not 0.0 < central_crop <= 1.0:
-            raise WorkbookError(f"central_crop must be in (0, 1], got {central_crop}")
-        h, w = image.shape[:2]
-        ch, cw = max(1, round(h * central_crop)), max(1, round(w * central_crop))
-        top, left = (h - ch) // 2, (w - cw) // 2
-        image = image[top : top + ch, left : left + cw]
+        image = crop_center(image, central_crop)
     resized = Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)).resize((size, size), Image.BILINEAR)
     return np.asarray(resized, dtype=np.uint8)
+
+
+def crop_center(image: np.ndarray, fraction: float) -> np.ndarray:
+    """The central ``fraction`` of each side of an image, with ``tf.image.central_crop``'s arithmetic
+    (slim's ImageNet evaluation crops 0.875): ``start = int((h - h * fraction) / 2)``, the same margin
+    on both sides."""
+    if not 0.0 < fraction <= 1.0:
+        raise WorkbookError(f"central crop must be in (0, 1], got {fraction}")
+    h, w = image.shape[:2]
+    top, left = int((h - h * fraction) / 2), int((w - w * fraction) / 2)
+    return image[top : h - top, left : w - left]
 
 
 def scale(images: np.ndarray) -> np.ndarray:

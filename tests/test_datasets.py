@@ -22,3 +22,11 @@ def test_not_an_mnist_file(tmp_path, monkeypatch):
     monkeypatch.setattr(data, "fetch", lambda name: tmp_path / "mnist.npz")
     with pytest.raises(WorkbookError, match="not an MNIST npz"):
         load_mnist()
+
+
+def test_imagenet_sample_is_one_photo_per_even_class(pack):
+    from helpers.datasets import imagenet_sample
+
+    items = imagenet_sample()
+    assert [label for _, label in items] == list(range(0, 1000, 2))  # the pack README's description
+    assert items[0][0].name == "n01440764_tench.JPEG"

@@ -99,3 +99,12 @@ def test_resize_equals_keras_load_img_bilinear_not_its_default(tmp_path, photo):
     default = np.asarray(keras.utils.load_img(tmp_path / "p.png", target_size=(96, 96)))
     np.testing.assert_array_equal(images.resize(photo, 96), bilinear)
     assert np.abs(default.astype(int) - bilinear).mean() > 1  # nearest neighbour differs visibly
+
+
+@pytest.mark.parametrize("shape", [(375, 500), (333, 500), (500, 353), (7, 9)])
+def test_central_crop_is_tensorflows(shape):
+    """slim's evaluation crops with tf.image.central_crop; ours is the same pixels."""
+    import tensorflow as tf
+
+    image = np.random.default_rng(0).integers(0, 255, (*shape, 3)).astype(np.uint8)
+    np.testing.assert_array_equal(images.crop_center(image, 0.875), tf.image.central_crop(image, 0.875).numpy())
