@@ -62,7 +62,7 @@ def _predict(args) -> object:
         if not 1 <= args.top_k <= len(subset):
             raise WorkbookError(f"--top-k {args.top_k} must be between 1 and the {len(subset)} labels to rank")
     with _quiet_stderr():
-        classifier = zoo.load(args.model)
+        classifier = zoo.load(args.model, backend=args.backend)
         ranked = classifier.predict([image for _, image in photos], args.top_k, subset)
     results = [
         {"image": name, "model": args.model, "predictions": [p.as_dict() for p in rows]}
@@ -196,6 +196,13 @@ def build_parser() -> argparse.ArgumentParser:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--labels", nargs="+", metavar="NAME", help="rank only these ImageNet names")
     group.add_argument("--labels-file", metavar="FILE", help="rank only the names in FILE (one per line)")
+    p.add_argument(
+        "--backend",
+        choices=("litert", "keras"),
+        default="litert",
+        help="run registered models from a cached float32 .tflite (default; no TensorFlow after the first use) "
+        "or in Keras",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_predict)
 

@@ -9,13 +9,22 @@ Every way the workbook classifies a photo (``predict``, the notebooks, the tests
 * the names of :data:`QUANT_FILES`: Google's uint8 ``.tflite`` models;
 * a ``.keras`` file saved by :func:`helpers.transfer.save_classifier` (class names beside it);
 * any ``.tflite`` image classifier (:class:`helpers.tflite.TFLiteClassifier`).
+
+Backends: ``keras`` builds the Keras model of a registered name in TensorFlow (seconds, hundreds of
+MB); ``litert`` runs the same network as a float32 ``.tflite`` converted on first use and kept in
+the cache (``<cache>/litert/``), so later calls import no TensorFlow at all. The cached file is
+keyed by the sha256 of the weights it was made from and the TensorFlow version that converted it,
+written atomically, and rebuilt when it cannot be loaded.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+from importlib import metadata
 from pathlib import Path
 
-from . import data, mobilenet_v2, models, transfer
+from . import data, mobilenet_v2, models, slim, transfer
 from .classifier import Classifier, KerasClassifier
 from .errors import WorkbookError
 from .labels import imagenet_classes
@@ -29,6 +38,7 @@ QUANT_FILES = {
 }
 TFNN_V2 = mobilenet_v2.NAME
 MODEL_SUFFIXES = (".keras", ".tflite")
+BACKENDS = ("litert", "keras")
 
 
 def known_models() -> list[str]:
@@ -60,10 +70,18 @@ def _imagenet(model, name: str, **options) -> KerasClassifier:
     )
 
 
-def load(model: str | Path) -> Classifier:
-    """The classifier a model name or file stands for (see the module docstring)."""
+def load(model: str | Path, backend: str = "keras") -> Classifier:
+    """The classifier a model name or file stands for (see the module docstring).
+
+    ``backend="litert"`` runs registered Keras-built models (the V1 imports, the ``tf.nn`` V2) from
+    their cached float32 ``.tflite`` conversion; ``.keras`` files always run in Keras.
+    """
     name = str(model)
     check(name)
+    if backend not in BACKENDS:
+        raise WorkbookError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "litert" and (name in models.v1_names() or name == TFNN_V2):
+        return _cached_litert(name)
     if name in models.v1_names():
         return _imagenet(models.logits_model(models.load_model(name)), name, output="logits")
     if name == TFNN_V2:
@@ -74,3 +92,48 @@ def load(model: str | Path) -> Classifier:
     return KerasClassifier(
         keras_model, name=name, class_names=class_names, input_range="pixels", output="probabilities"
     )
+
+
+def _source_sha256(name: str) -> str:
+    """sha256 of the file a registered Keras-built model takes its weights from (from the registry
+    when known, so no file is read; else from the downloaded file)."""
+    if name == TFNN_V2:
+        entry = data.REGISTRY[QUANT_FILES[mobilenet_v2.QUANT_NAME]]
+    else:
+        entry = data.REGISTRY[slim.archive_name(*models.parse_model_name(name))]
+    return entry.sha256 or data.sha256_of(data.fetch(entry.name))
+
+
+def litert_path(name: str) -> Path:
+    """Where the float32 LiteRT conversion of registered model ``name`` is cached."""
+    key = f"{_source_sha256(name)[:16]}-tf{metadata.version('tensorflow')}"
+    return data.cache_dir() / "litert" / f"{name}-{key}.tflite"
+
+
+def _convert_for_litert(name: str) -> bytes:
+    """The float32 ``.tflite`` of a registered Keras-built model (imports TensorFlow)."""
+    from .tflite import convert
+
+    if name == TFNN_V2:
+        return convert(mobilenet_v2.load_model(), "float32")
+    return convert(models.logits_model(models.load_model(name)), "float32")
+
+
+def _cached_litert(name: str) -> TFLiteClassifier:
+    path = litert_path(name)
+    if path.is_file():
+        try:
+            return TFLiteClassifier(path, name=name)
+        except WorkbookError:
+            path.unlink()  # a corrupt or truncated cache file: rebuild it below
+    path.parent.mkdir(parents=True, exist_ok=True)
+    content = _convert_for_litert(name)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return TFLiteClassifier(path, name=name)

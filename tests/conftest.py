@@ -9,6 +9,13 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Downloads and LiteRT conversions go to a cache of this test session (subprocesses inherit it)."""
+    os.environ["WORKBOOK_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    return os.environ["WORKBOOK_CACHE"]
+
+
 @pytest.fixture(scope="session")
 def pack():
     """The data pack folder; a clear failure (never a skip) when WORKBOOK_DATA is not set."""
