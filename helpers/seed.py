@@ -21,9 +21,10 @@ import random
 DEFAULT_SEED = 42
 
 
-def set_seed(seed: int = DEFAULT_SEED, *, deterministic_ops: bool = True) -> int:
+def set_seed(seed: int = DEFAULT_SEED, *, deterministic_ops: bool = True) -> None:
     """Seed Python, NumPy, TensorFlow and Keras (``keras.utils.set_random_seed``); with
-    ``deterministic_ops`` also ``tf.config.experimental.enable_op_determinism()``. Returns the seed."""
+    ``deterministic_ops`` also ``tf.config.experimental.enable_op_determinism()``. Returns nothing, so a
+    notebook cell ending in ``set_seed()`` shows no stray ``Out[...]`` value."""
     random.seed(seed)
     import numpy as np
 
@@ -35,4 +36,3 @@ def set_seed(seed: int = DEFAULT_SEED, *, deterministic_ops: bool = True) -> int
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
-    return seed
