@@ -20,11 +20,13 @@ help: ## list the targets
 
 setup: $(STAMP) ## create .venv with the pinned packages and the helpers package (editable)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml jupyter/overrides.json
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@mkdir -p $(VENV)/share/jupyter/lab/settings
+	cp jupyter/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	@touch $(STAMP)
 
 workbook: setup ## execute every notebook into build/notebooks and render build/html
@@ -37,7 +39,7 @@ bench: setup ## speed and memory ratios, measured side by side
 	$(BIN)/python -m helpers.bench
 
 lab: setup ## open the workbook in JupyterLab with the project's kernel
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root,) notebooks/
 
 tensorboard: setup ## open the training logs of notebook 06 (build/logs)
 	$(BIN)/tensorboard --logdir build/logs

@@ -28,6 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .errors import ChecksumError, DataUnavailableError, WorkbookError
+from .paths import REPO
 
 DATA_ENV = "WORKBOOK_DATA"
 CACHE_ENV = "WORKBOOK_CACHE"
@@ -185,9 +186,28 @@ PACK_PHOTOS = ("parrot.jpg", "cat.bmp", "grace_hopper.bmp", "bird.bmp", "sunflow
 
 
 def pack_dir() -> Path | None:
-    """The offline data pack folder from ``$WORKBOOK_DATA``, or ``None`` when unset."""
-    value = os.environ.get(DATA_ENV, "").strip()
-    return Path(value).expanduser() if value else None
+    """The offline data pack folder.
+
+    ``$WORKBOOK_DATA`` when it is set (set but empty: no pack). Unset: the pack beside the
+    repository (``../shared/data``), where the Makefile looks too, so a notebook finds it however
+    Jupyter was started; ``None`` when there is none.
+    """
+    value = os.environ.get(DATA_ENV)
+    if value is not None:
+        return Path(value.strip()).expanduser() if value.strip() else None
+    beside = REPO.parent / "shared" / "data"
+    return beside if (beside / "MANIFEST.sha256").is_file() else None
+
+
+def pack_status() -> str:
+    """One line for a notebook's Setup cell: which pack is used, or how to fix a missing or wrong one."""
+    pack = pack_dir()
+    fix = f"in a notebook, run `import os; os.environ['{DATA_ENV}'] = '/path/to/data'` and re-run this cell"
+    if pack is None:
+        return f"no offline data pack: files are downloaded into {cache_dir()} when online; offline, {fix}"
+    if not (pack / "MANIFEST.sha256").is_file():
+        return f"{DATA_ENV}={pack} is not the data pack (no MANIFEST.sha256 there); {fix}"
+    return f"data pack: {pack}"
 
 
 def cache_dir() -> Path:

@@ -56,7 +56,7 @@ def server():
 def isolated(tmp_path, monkeypatch):
     """Empty cache, no pack, downloads allowed."""
     monkeypatch.setenv(data.CACHE_ENV, str(tmp_path / "cache"))
-    monkeypatch.delenv(data.DATA_ENV, raising=False)
+    monkeypatch.setenv(data.DATA_ENV, "")  # set but empty: no pack, not even the one beside the repository
     monkeypatch.delenv(data.OFFLINE_ENV, raising=False)
     return tmp_path / "cache"
 
@@ -192,3 +192,15 @@ def test_safe_extract_refuses_links(tmp_path):
     link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
     with pytest.raises(WorkbookError, match="link"):
         data.safe_extract(_tar(tmp_path, [link]), tmp_path / "out")
+
+
+def test_pack_lookup_without_the_variable(monkeypatch, tmp_path):
+    """Unset: the pack beside the repository (as the Makefile finds it); empty: no pack at all."""
+    beside = data.REPO.parent / "shared" / "data"
+    monkeypatch.delenv(data.DATA_ENV, raising=False)
+    assert data.pack_dir() == (beside if (beside / "MANIFEST.sha256").is_file() else None)
+    monkeypatch.setenv(data.DATA_ENV, "")
+    assert data.pack_dir() is None
+    assert data.pack_status().startswith("no offline data pack") and "os.environ['WORKBOOK_DATA']" in data.pack_status()
+    monkeypatch.setenv(data.DATA_ENV, str(tmp_path))
+    assert "is not the data pack (no MANIFEST.sha256" in data.pack_status()
