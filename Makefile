@@ -12,7 +12,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
 
 .DEFAULT_GOAL := help
-.PHONY: help setup workbook test bench lab tensorboard lint clean
+.PHONY: help setup workbook test bench lab tensorboard lint clean student grade
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -34,6 +34,12 @@ workbook: setup ## execute every notebook into build/notebooks and render build/
 
 test: setup ## unit tests + every notebook in fast mode (pytest)
 	$(BIN)/python -m pytest
+
+student: setup ## write the student edition of every notebook into build/student
+	$(BIN)/python -m helpers student --out build/student
+
+grade: setup ## grade SUBMISSIONS="a.ipynb b.ipynb" into build/grades (JOBS=2 to run in parallel)
+	$(BIN)/python -m helpers grade $(SUBMISSIONS) --out build/grades --jobs $(or $(JOBS),1)
 
 bench: setup ## speed and memory ratios, measured side by side
 	$(BIN)/python -m helpers.bench

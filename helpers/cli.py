@@ -176,6 +176,45 @@ def _evaluate(args) -> object:
     )
 
 
+def _student(args) -> object:
+    import json as json_module
+
+    from . import homework
+    from .notebooks import notebook_list
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for source in notebook_list():
+        nb = json_module.loads(source.read_text(encoding="utf-8"))
+        edition = homework.student_edition(nb, source.name, homework.fingerprint(source))
+        (out / source.name).write_text(
+            json_module.dumps(edition, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        written.append(str(out / source.name))
+    return written if args.json else "\n".join(written)
+
+
+def _grade(args) -> object:
+    from . import grader
+
+    if args.jobs < 1:
+        raise WorkbookError("--jobs must be at least 1")
+    results = grader.grade_all([str(s) for s in args.submissions], jobs=args.jobs, timeout=args.timeout)
+    if args.out:
+        grader.write_reports(results, args.out)
+    if args.json:
+        return results
+    lines = []
+    for r in results:
+        lines.append(f"{r['submission']}  ({r['notebook']}): {r['score']} / {r['max_score']}")
+        lines += [
+            f"  {'ok  ' if c['passed'] else 'FAIL'} {c['name']} ({c['points']}) {c['error']}" for c in r["checks"]
+        ]
+        lines += [f"  warning: {w}" for w in r["warnings"]]
+    return "\n".join(lines)
+
+
 def _records(args) -> object:
     from .records import read_records
 
@@ -244,6 +283,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_evaluate)
+
+    p = sub.add_parser("student", help="write the student edition of every notebook (solutions and hidden tests out)")
+    p.add_argument("--out", default=str(Path("build") / "student"), metavar="DIR")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_student)
+
+    p = sub.add_parser("grade", help="grade submitted notebooks, each in its own process with a time limit")
+    p.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION.ipynb")
+    p.add_argument("--out", metavar="DIR", help="also write grades.csv and one HTML feedback page per submission")
+    p.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel")
+    p.add_argument("--timeout", type=int, default=900, help="seconds one submission may run")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_grade)
 
     p = sub.add_parser("records", help="the values an executed notebook recorded, as JSON")
     p.add_argument("notebook", type=Path)

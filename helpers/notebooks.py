@@ -37,11 +37,19 @@ def parameters_of(notebook: str | Path) -> dict:
     raise WorkbookError(f"{notebook} has no cell tagged 'parameters'")
 
 
-def execute(notebook: str | Path, output: str | Path, parameters: dict | None = None, *, timeout: int = 1800) -> Path:
+def execute(
+    notebook: str | Path,
+    output: str | Path,
+    parameters: dict | None = None,
+    *,
+    timeout: int = 1800,
+    allow_errors: bool = False,
+) -> Path:
     """Run ``notebook`` with papermill into ``output``; unknown parameter names are an error.
 
     The kernel runs in ``notebooks/`` (so relative paths behave as in JupyterLab) with the same
-    Python as this process.
+    Python as this process. ``allow_errors``: every cell runs even after one fails (grading), and
+    the executed notebook is written with the errors in it instead of raising.
     """
     import papermill
 
@@ -52,15 +60,20 @@ def execute(notebook: str | Path, output: str | Path, parameters: dict | None = 
         raise WorkbookError(f"{Path(notebook).name} has no parameter(s) {unknown}; it takes {sorted(known)}")
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(
-        str(notebook),
-        str(output),
-        parameters=parameters,
-        kernel_name="python3",
-        cwd=str(NOTEBOOKS),
-        progress_bar=False,
-        execution_timeout=timeout,
-    )
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters=parameters,
+            kernel_name="python3",
+            cwd=str(NOTEBOOKS),
+            progress_bar=False,
+            execution_timeout=timeout,
+            allow_errors=allow_errors,
+        )
+    except papermill.PapermillExecutionError:
+        if not allow_errors:
+            raise
     return output
 
 

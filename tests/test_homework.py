@@ -1,0 +1,157 @@
+"""Exercises, the student edition and the grader (submissions run in their own process)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from helpers import grader, homework, records
+from helpers.errors import WorkbookError
+from helpers.notebooks import notebook_list
+from helpers.paths import NOTEBOOKS, REPO
+
+SOURCE = NOTEBOOKS / "03_bn_folding.ipynb"
+
+
+def test_markers_are_replaced_keeping_indentation():
+    code = "x = 1\n    ### BEGIN SOLUTION\n    y = 2\n    ### END SOLUTION\nz = 3\n"
+    assert homework.strip_solutions(code) == "x = 1\n    # YOUR CODE HERE\n    raise NotImplementedError()\nz = 3\n"
+    assert (
+        homework.strip_solutions("### BEGIN SOLUTION\nIt folds.\n### END SOLUTION", markdown=True)
+        == "YOUR ANSWER HERE\n"
+    )
+    hidden = "check('a', True, 1)\n### BEGIN HIDDEN TESTS\ncheck('b', True, 2)\n### END HIDDEN TESTS\n"
+    assert homework.strip_hidden_tests(hidden) == "check('a', True, 1)\n"
+
+
+def test_checks_are_found_in_the_code_with_their_points():
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "source": "homework.check('a', x > 1, 2)\ncheck(name='b', condition=True)\nzoo.check('c')",
+            }
+        ]
+    }
+    assert homework.checks_in(nb) == {"a": 2, "b": 1}
+
+
+def test_check_records_and_raises_only_in_strict_mode(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda bundle, **kwargs: shown.append(bundle))
+    monkeypatch.setenv(homework.STRICT_ENV, "0")
+    assert homework.check("x", False, 3) is False
+    assert shown[-1][records.MIME]["value"] == {"passed": False, "points": 3}
+    monkeypatch.setenv(homework.STRICT_ENV, "1")
+    with pytest.raises(AssertionError, match="check 'x' failed"):
+        homework.check("x", False, 3)
+
+
+def solution_lines(nb) -> list[str]:
+    lines = []
+    for cell in nb["cells"]:
+        if homework.EXERCISE_TAG in cell["metadata"].get("tags", []):
+            text = "".join(cell["source"])
+            for region in homework._SOLUTION.finditer(text):
+                lines += [s.strip() for s in region.group(0).splitlines()[1:-1] if s.strip()]
+    return lines
+
+
+def student(source=SOURCE) -> dict:
+    nb = json.loads(source.read_text())
+    return homework.student_edition(nb, source.name, homework.fingerprint(source))
+
+
+def test_student_edition_hides_every_solution_and_hidden_test():
+    total = 0
+    for source in notebook_list():
+        instructor = json.loads(source.read_text())
+        edition = json.dumps(student(source))
+        for line in solution_lines(instructor):
+            assert line not in edition, (source.name, line)
+            total += 1
+        assert "BEGIN HIDDEN TESTS" not in edition and "BEGIN SOLUTION" not in edition
+        assert json.loads(edition)["metadata"]["mobilenet_workbook"]["source"] == source.name
+    assert total >= 3  # 03 has an exercise: the check above looked at real solution lines
+
+
+@pytest.fixture(scope="module")
+def submissions(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("submissions")
+    instructor = json.loads(SOURCE.read_text())
+    blank = student()
+    edited = student()  # check cells rewritten to pass: the grader must ignore them
+    for cell in edited["cells"]:
+        if "homework.check(" in "".join(cell["source"]) and homework.EXERCISE_TAG not in cell["metadata"].get(
+            "tags", []
+        ):
+            cell["source"] = "from helpers import homework\nhomework.check('fold_multiplier', True, 1)\n"
+    pasted = student()
+    solved = homework.exercise_cells(instructor)
+    for cell in pasted["cells"]:
+        if cell.get("id") in solved:
+            cell["source"] = solved[cell["id"]]["source"]
+    instructor["metadata"]["mobilenet_workbook"] = blank["metadata"]["mobilenet_workbook"]
+    missing = student()
+    missing["cells"] = [c for c in missing["cells"] if homework.EXERCISE_TAG not in c["metadata"].get("tags", [])]
+    paths = {}
+    for name, nb in {
+        "instructor": instructor,
+        "blank": blank,
+        "edited": edited,
+        "pasted": pasted,
+        "missing": missing,
+    }.items():
+        paths[name] = folder / f"{name}.ipynb"
+        paths[name].write_text(json.dumps(nb))
+    return paths
+
+
+def test_grading(submissions, pack, tmp_path):
+    results = {name: grader.grade(path, timeout=300) for name, path in submissions.items() if name != "missing"}
+    full = results["instructor"]["max_score"]
+    assert full == 5  # fold_multiplier 1 + fold_kernel 2 + fold_bias 1 (hidden) + fold_on_photos 1
+    assert results["instructor"]["score"] == full and results["pasted"]["score"] == full
+    assert results["blank"]["score"] == 0 and results["edited"]["score"] == 0
+    assert all(not c["passed"] and c["error"] for c in results["blank"]["checks"])
+
+
+def test_grade_cli_json_reports_and_bad_files(submissions, pack, tmp_path):
+    command = [sys.executable, "-m", "helpers", "grade", str(submissions["missing"]), str(submissions["pasted"])]
+    result = subprocess.run(
+        [*command, "--json", "--jobs", "2", "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    missing, pasted = json.loads(result.stdout)
+    assert set(pasted) == {"submission", "notebook", "score", "max_score", "checks", "warnings"}
+    assert pasted["score"] == 5 and missing["score"] == 0
+    assert any("missing from the submission" in w for w in missing["warnings"])
+    assert (tmp_path / "out" / "grades.csv").read_text().count("\n") == 3 and (
+        tmp_path / "out" / "pasted.html"
+    ).is_file()
+
+    (tmp_path / "other.ipynb").write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    (tmp_path / "text.ipynb").write_text("not json")
+    for bad, words in (("other.ipynb", "not a notebook of this workbook"), ("text.ipynb", "is not a Jupyter notebook")):
+        result = subprocess.run(
+            [sys.executable, "-m", "helpers", "grade", str(tmp_path / bad)],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=60,
+        )
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and words in result.stderr
+
+
+def test_read_submission_refuses_paths_outside_the_workbook(tmp_path):
+    nb = {"cells": [], "metadata": {"mobilenet_workbook": {"source": "../Makefile"}}}
+    (tmp_path / "sneaky.ipynb").write_text(json.dumps(nb))
+    with pytest.raises(WorkbookError, match="not a notebook of this workbook"):
+        grader.read_submission(tmp_path / "sneaky.ipynb")
