@@ -177,8 +177,6 @@ def _evaluate(args) -> object:
 
 
 def _student(args) -> object:
-    import json as json_module
-
     from . import homework
     from .notebooks import notebook_list
 
@@ -186,10 +184,10 @@ def _student(args) -> object:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for source in notebook_list():
-        nb = json_module.loads(source.read_text(encoding="utf-8"))
+        nb = json.loads(source.read_text(encoding="utf-8"))
         edition = homework.student_edition(nb, source.name, homework.fingerprint(source))
         (out / source.name).write_text(
-            json_module.dumps(edition, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+            json.dumps(edition, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
         )
         written.append(str(out / source.name))
     return written if args.json else "\n".join(written)

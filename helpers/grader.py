@@ -4,7 +4,11 @@ A submission is untrusted code. It is never imported or run here: its ``exercise
 grading copy of the instructor notebook (:func:`helpers.homework.grading_copy`), which a separate
 Python process executes with papermill in fast mode, errors allowed, and a wall-clock limit after
 which the process group (kernel included) is killed. The score is read from the checks recorded in
-the executed copy; a check that never ran counts as failed.
+the executed copy by the instructor's cells; a check that never ran counts as failed, and a
+``check(...)`` a student calls in an exercise cell counts for nothing. The submission still runs
+Python in the same kernel as the checks, so a student who rebinds ``helpers.homework.check`` itself
+could fake results (nbgrader has the same limit): review suspicious submissions, or grade hidden
+tests that recompute the answer from the student's variables.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pathlib import Path
 from . import homework
 from .errors import WorkbookError
 from .paths import NOTEBOOKS, REPO
-from .records import read_records
+from .records import MIME
 
 DEFAULT_TIMEOUT_S = 900
 
@@ -49,6 +53,20 @@ def read_submission(path: str | Path) -> tuple[dict, Path]:
     return nb, source
 
 
+def _checks_outside_exercises(executed: dict) -> dict:
+    """Checks recorded by the instructor's cells; a record made in an exercise cell (a student's own
+    ``check(...)`` call) is ignored."""
+    found = {}
+    for cell in executed.get("cells", []):
+        if homework.EXERCISE_TAG in cell.get("metadata", {}).get("tags", []):
+            continue
+        for output in cell.get("outputs", []):
+            payload = output.get("data", {}).get(MIME)
+            if payload is not None and payload["name"].startswith(homework.CHECK_PREFIX):
+                found[payload["name"]] = payload["value"]
+    return found
+
+
 def _error_of(executed: dict) -> str:
     for cell in executed.get("cells", []):
         for output in cell.get("outputs", []):
@@ -62,7 +80,7 @@ def grade(submission: str | Path, *, timeout: int = DEFAULT_TIMEOUT_S, workdir: 
     nb, source = read_submission(submission)
     instructor = json.loads(source.read_text(encoding="utf-8"))
     copy, warnings = homework.grading_copy(instructor, nb)
-    expected = homework.checks_in(copy)
+    expected = homework.checks_in(instructor)  # names and points from the instructor's cells only
     with tempfile.TemporaryDirectory(dir=workdir) as folder:
         grading, executed = Path(folder) / source.name, Path(folder) / f"executed_{source.name}"
         grading.write_text(json.dumps(copy), encoding="utf-8")
@@ -84,8 +102,8 @@ def grade(submission: str | Path, *, timeout: int = DEFAULT_TIMEOUT_S, workdir: 
             child.communicate()
             warnings.append(f"stopped after the time limit of {timeout} s")
             stderr = ""
-        results = read_records(executed) if executed.is_file() else {}
-        error = _error_of(json.loads(executed.read_text(encoding="utf-8"))) if executed.is_file() else ""
+        ran = json.loads(executed.read_text(encoding="utf-8")) if executed.is_file() else {"cells": []}
+        results, error = _checks_outside_exercises(ran), _error_of(ran)
         if not executed.is_file() and stderr:
             warnings.append(f"the grading run failed: {stderr.strip().splitlines()[-1][:300]}")
     checks = []

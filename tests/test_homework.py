@@ -95,6 +95,16 @@ def submissions(tmp_path_factory):
         if cell.get("id") in solved:
             cell["source"] = solved[cell["id"]]["source"]
     instructor["metadata"]["mobilenet_workbook"] = blank["metadata"]["mobilenet_workbook"]
+    cheat = student()  # blank answer, but its own check(...) calls in the exercise cell
+    for cell in cheat["cells"]:
+        if homework.EXERCISE_TAG in cell["metadata"].get("tags", []):
+            cell["source"] = (
+                "from helpers import homework\n"
+                + "".join(
+                    f"homework.check({name!r}, True, 100)\n" for name in ("fold_multiplier", "fold_kernel", "fold_bias")
+                )
+                + "raise NotImplementedError()\n"
+            )
     missing = student()
     missing["cells"] = [c for c in missing["cells"] if homework.EXERCISE_TAG not in c["metadata"].get("tags", [])]
     paths = {}
@@ -103,6 +113,7 @@ def submissions(tmp_path_factory):
         "blank": blank,
         "edited": edited,
         "pasted": pasted,
+        "cheat": cheat,
         "missing": missing,
     }.items():
         paths[name] = folder / f"{name}.ipynb"
@@ -116,6 +127,7 @@ def test_grading(submissions, pack, tmp_path):
     assert full == 5  # fold_multiplier 1 + fold_kernel 2 + fold_bias 1 (hidden) + fold_on_photos 1
     assert results["instructor"]["score"] == full and results["pasted"]["score"] == full
     assert results["blank"]["score"] == 0 and results["edited"]["score"] == 0
+    assert results["cheat"]["score"] == 0 and results["cheat"]["max_score"] == full  # its own checks count for nothing
     assert all(not c["passed"] and c["error"] for c in results["blank"]["checks"])
 
 
