@@ -40,6 +40,14 @@ def _quiet_stderr():
             os.close(saved)
 
 
+def _results(model: str, photos: list, ranked: list) -> list[dict]:
+    """``predict``'s and ``tflite``'s JSON: one object per photo with its ranked predictions."""
+    return [
+        {"image": name, "model": model, "predictions": [p.as_dict() for p in rows]}
+        for (name, _), rows in zip(photos, ranked, strict=True)
+    ]
+
+
 def _format_predictions(results: list[dict]) -> str:
     lines = []
     for result in results:
@@ -64,10 +72,7 @@ def _predict(args) -> object:
     with _quiet_stderr():
         classifier = zoo.load(args.model, backend=args.backend)
         ranked = classifier.predict([image for _, image in photos], args.top_k, subset)
-    results = [
-        {"image": name, "model": args.model, "predictions": [p.as_dict() for p in rows]}
-        for (name, _), rows in zip(photos, ranked, strict=True)
-    ]
+    results = _results(args.model, photos, ranked)
     return results if args.json else _format_predictions(results)
 
 
@@ -145,14 +150,7 @@ def _tflite(args) -> object:
             data_format=args.data_format,
             preserve_all_tensors=bool(args.save_tensors),
         )
-        results = [
-            {
-                "image": name,
-                "model": args.model,
-                "predictions": [p.as_dict() for p in classifier.predict([image], args.top_k)[0]],
-            }
-            for name, image in photos
-        ]
+        results = _results(args.model, photos, classifier.predict([image for _, image in photos], args.top_k))
         if args.save_tensors:
             tflite.save_tensors(classifier, args.save_tensors, layout=args.tensor_layout, force=args.force)
     return results if args.json else _format_predictions(results)
@@ -186,9 +184,7 @@ def _student(args) -> object:
     for source in notebook_list():
         nb = json.loads(source.read_text(encoding="utf-8"))
         edition = homework.student_edition(nb, source.name, homework.fingerprint(source))
-        (out / source.name).write_text(
-            json.dumps(edition, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
+        (out / source.name).write_text(json.dumps(edition, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         written.append(str(out / source.name))
     return written if args.json else "\n".join(written)
 

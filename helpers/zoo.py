@@ -28,7 +28,7 @@ from . import data, mobilenet_v2, models, slim, transfer
 from .classifier import Classifier, KerasClassifier
 from .errors import WorkbookError
 from .labels import imagenet_classes
-from .tflite import TFLiteClassifier
+from .tflite import TFLiteClassifier, convert
 
 QUANT_FILES = {
     "mobilenet_v2_1.0_224_quant": "mobilenet_v2_1.0_224_quant.tflite",
@@ -83,9 +83,9 @@ def load(model: str | Path, backend: str = "keras") -> Classifier:
     if backend == "litert" and (name in models.v1_names() or name == TFNN_V2):
         return _cached_litert(name)
     if name in models.v1_names():
-        return _imagenet(models.logits_model(models.load_model(name)), name, output="logits")
+        return _imagenet(_keras_network(name), name, output="logits")
     if name == TFNN_V2:
-        return _imagenet(mobilenet_v2.load_model(), name, output="probabilities", background=True)
+        return _imagenet(_keras_network(name), name, output="probabilities", background=True)
     if name in QUANT_FILES or name.endswith(".tflite"):
         return TFLiteClassifier(tflite_file(name), name=name)
     keras_model, class_names = transfer.load_classifier(name)
@@ -110,13 +110,12 @@ def litert_path(name: str) -> Path:
     return data.cache_dir() / "litert" / f"{name}-{key}.tflite"
 
 
-def _convert_for_litert(name: str) -> bytes:
-    """The float32 ``.tflite`` of a registered Keras-built model (imports TensorFlow)."""
-    from .tflite import convert
-
+def _keras_network(name: str):
+    """The Keras network of a registered Keras-built model: the V1 import up to its logits, or the
+    ``tf.nn`` V2 (1001 softmax outputs)."""
     if name == TFNN_V2:
-        return convert(mobilenet_v2.load_model(), "float32")
-    return convert(models.logits_model(models.load_model(name)), "float32")
+        return mobilenet_v2.load_model()
+    return models.logits_model(models.load_model(name))
 
 
 def _cached_litert(name: str) -> TFLiteClassifier:
@@ -127,7 +126,7 @@ def _cached_litert(name: str) -> TFLiteClassifier:
         except WorkbookError:
             path.unlink()  # a corrupt or truncated cache file: rebuild it below
     path.parent.mkdir(parents=True, exist_ok=True)
-    content = _convert_for_litert(name)
+    content = convert(_keras_network(name), "float32")  # imports TensorFlow: first use only
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
