@@ -8,11 +8,11 @@ STAMP := $(VENV)/.installed
 # The offline data pack: use ../shared/data when it exists and WORKBOOK_DATA is not already set.
 WORKBOOK_DATA ?= $(if $(wildcard ../shared/data/MANIFEST.sha256),$(abspath ../shared/data),)
 export WORKBOOK_DATA
-export TF_CPP_MIN_LOG_LEVEL ?= 2
+export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONHASHSEED ?= 0
 
 .DEFAULT_GOAL := help
-.PHONY: help setup workbook test bench lab tensorboard lint clean student grade
+.PHONY: help setup workbook test browser bench lab tensorboard lint clean student grade
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -25,6 +25,7 @@ $(STAMP): requirements.txt pyproject.toml jupyter/overrides.json
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m helpers.kernel install
 	@mkdir -p $(VENV)/share/jupyter/lab/settings
 	cp jupyter/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	@touch $(STAMP)
@@ -32,8 +33,22 @@ $(STAMP): requirements.txt pyproject.toml jupyter/overrides.json
 workbook: setup ## execute every notebook into build/notebooks and render build/html
 	$(BIN)/python -m helpers.notebooks
 
-test: setup ## unit tests + every notebook in fast mode (pytest)
+test: setup browser ## unit tests + every notebook in fast mode + 01/04/08 in Chromium (pytest)
 	$(BIN)/python -m pytest
+
+# The real-browser test drives Chromium: Debian's package (apt, as root or with sudo), else
+# Playwright's own download (online); otherwise stop with one line saying how to provide one.
+browser: setup ## a Chromium for the browser test
+	@if [ -n "$$WORKBOOK_CHROMIUM" ] || command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then exit 0; fi; \
+	SUDO=$$( [ "$$(id -u)" = 0 ] && echo "" || (command -v sudo >/dev/null && sudo -n true 2>/dev/null && echo sudo) || echo none ); \
+	if [ "$$SUDO" != none ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's chromium for the browser test"; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null 2>&1 && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; } ; \
+	fi; \
+	command -v chromium >/dev/null && exit 0; \
+	$(BIN)/python -m playwright install chromium >/dev/null 2>&1 && exit 0; \
+	echo "no Chromium for the browser test: apt-get install chromium (Debian), or .venv/bin/python -m playwright install chromium (online), or set WORKBOOK_CHROMIUM" >&2; exit 1
 
 student: setup ## write the student edition of every notebook into build/student
 	$(BIN)/python -m helpers student --out build/student
@@ -44,8 +59,8 @@ grade: setup ## grade SUBMISSIONS="a.ipynb b.ipynb" into build/grades (JOBS=2 to
 bench: setup ## speed and memory ratios, measured side by side
 	$(BIN)/python -m helpers.bench
 
-lab: setup ## open the workbook in JupyterLab with the project's kernel
-	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root,) notebooks/
+lab: setup ## open the workbook in JupyterLab with the project's kernel (LAB_ARGS: more options)
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root,) $(LAB_ARGS) notebooks/
 
 tensorboard: setup ## open the training logs of notebook 06 (build/logs)
 	$(BIN)/tensorboard --logdir build/logs

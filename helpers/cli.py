@@ -6,38 +6,12 @@ Every user error exits with status 2 and one line on stderr saying what is wrong
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
+from . import native_log
 from .errors import WorkbookError
-
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Hold back TensorFlow's C++ start-up chatter (oneDNN, CUDA probes) written straight to fd 2;
-    replay it only if something unexpected goes wrong."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as held:
-        os.dup2(held.fileno(), 2)
-        try:
-            yield
-        except WorkbookError:
-            raise
-        except BaseException:
-            os.dup2(saved, 2)
-            held.seek(0)
-            sys.stderr.buffer.write(held.read())
-            raise
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
 
 
 def _results(model: str, photos: list, ranked: list) -> list[dict]:
@@ -69,7 +43,7 @@ def _predict(args) -> object:
         subset = [cls.index for cls in labels.match_labels(wanted)]
         if not 1 <= args.top_k <= len(subset):
             raise WorkbookError(f"--top-k {args.top_k} must be between 1 and the {len(subset)} labels to rank")
-    with _quiet_stderr():
+    with native_log.filtered():
         classifier = zoo.load(args.model, backend=args.backend)
         ranked = classifier.predict([image for _, image in photos], args.top_k, subset)
     results = _results(args.model, photos, ranked)
@@ -81,7 +55,7 @@ def _layers(args) -> object:
 
     if args.first < 1:
         raise WorkbookError("--first must be at least 1")
-    with _quiet_stderr():
+    with native_log.filtered():
         rows = first_layer_variables(args.first, args.naming)
     return rows if args.json else format_rows(rows)
 
@@ -89,7 +63,7 @@ def _layers(args) -> object:
 def _fold_bn(args) -> object:
     from . import bn_fold, slim
 
-    with _quiet_stderr():
+    with native_log.filtered():
         weights = slim.slim_weights()
         epsilon = slim.batchnorm_epsilon()
     scope = f"MobilenetV1/{args.layer}"
@@ -140,7 +114,7 @@ def _tflite(args) -> object:
         if len(photos) != 1:
             raise WorkbookError("--save-tensors dumps the tensors of one image; give exactly one IMAGE")
         tflite.check_dump_folder(args.save_tensors, force=args.force)
-    with _quiet_stderr():
+    with native_log.filtered():
         classifier = tflite.TFLiteClassifier(
             zoo.tflite_file(args.model),
             name=args.model,
@@ -161,7 +135,7 @@ def _evaluate(args) -> object:
 
     zoo.check(args.model)
     items = datasets.labelled_photos(args.folder)  # bad names fail before the model loads
-    with _quiet_stderr():  # TensorFlow's start-up chatter, not the progress bar below
+    with native_log.filtered():  # TensorFlow's start-up lines, not the progress bar below
         classifier = zoo.load(args.model)
     result = evaluation.evaluate(classifier, items, central_crop=args.central_crop, progress=sys.stderr.isatty())
     if args.json:

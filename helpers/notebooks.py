@@ -47,12 +47,17 @@ def execute(
 ) -> Path:
     """Run ``notebook`` with papermill into ``output``; unknown parameter names are an error.
 
-    The kernel runs in ``notebooks/`` (so relative paths behave as in JupyterLab) with the same
-    Python as this process. ``allow_errors``: every cell runs even after one fails (grading), and
+    The kernel is the workbook's own (:mod:`helpers.kernel`, registered here if missing) and runs
+    in ``notebooks/`` (so relative paths behave as in JupyterLab) with the same Python as this
+    process. ``allow_errors``: every cell runs even after one fails (grading), and
     the executed notebook is written with the errors in it instead of raising.
     """
     import papermill
 
+    from . import kernel
+
+    if not kernel.is_installed():
+        kernel.install()
     parameters = dict(parameters or {})
     known = parameters_of(notebook)
     unknown = sorted(set(parameters) - set(known))
@@ -65,7 +70,7 @@ def execute(
             str(notebook),
             str(output),
             parameters=parameters,
-            kernel_name="python3",
+            kernel_name=kernel.NAME,
             cwd=str(NOTEBOOKS),
             progress_bar=False,
             execution_timeout=timeout,

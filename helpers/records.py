@@ -27,13 +27,13 @@ def _plain(value):
 
 
 def record(name: str, value) -> None:
-    """Show ``recorded name = value`` (one short line) and store the value in this cell's output for
-    tests to read back."""
+    """Show ``recorded name = value`` (one short line, a float to 6 significant digits) and store the
+    whole value in this cell's output for tests to read back."""
     from IPython.display import display
 
     value = _plain(value)
     json.dumps(value)  # fail here, in the notebook, if the value is not JSON-serialisable
-    shown = f"recorded {name} = {value!r}"
+    shown = f"recorded {name} = {value:.6g}" if isinstance(value, float) else f"recorded {name} = {value!r}"
     if len(shown) > 100:  # one short line under the cell; the whole value is in the output's data
         shown = f"recorded {name} ({type(value).__name__} of {len(value)})"
     display(

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import images, ranking
+from . import images, native_log, ranking
 from .classifier import Classifier
 from .errors import WorkbookError
 from .labels import imagenet_classes, labels_path, read_label_file
@@ -104,12 +104,13 @@ def interpreter(model: str | Path | bytes, *, preserve_all_tensors: bool = False
         source["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     name = "the model bytes" if isinstance(model, bytes) else str(model)
     try:
-        with warnings.catch_warnings():
+        # allocate_tensors applies the XNNPACK delegate, whose banner line native_log drops
+        with warnings.catch_warnings(), native_log.filtered():
             warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors.*")
             found = Interpreter(
                 **source, experimental_preserve_all_tensors=preserve_all_tensors, num_threads=num_threads
             )
-        found.allocate_tensors()
+            found.allocate_tensors()
     except (ValueError, RuntimeError) as error:
         raise WorkbookError(f"{name} is not a TFLite model the interpreter can load: {error}") from None
     return found

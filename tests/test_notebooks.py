@@ -21,9 +21,29 @@ def executed(pack, tmp_path_factory):
         if stem not in done:
             (source,) = [nb for nb in notebook_list() if nb.stem == stem]
             done[stem] = read_records(execute(source, out / source.name, {"fast": True}))
+            STDERR[stem] = stderr_lines(out / source.name)
         return done[stem]
 
     return run
+
+
+STDERR: dict[str, list[str]] = {}  # notebook -> the stderr lines its executed cells showed
+
+# The one stderr output a notebook may show: the TFLite converter's C++ calibration summary,
+# printed by every INT8 conversion in 07 (the converter call is the exercise, so it stays visible).
+CONVERTER_LINE = "fully_quantize: 0, inference_type: 6, input_inference_type: UINT8, output_inference_type: UINT8"
+
+
+def stderr_lines(executed_notebook) -> list[str]:
+    cells = json.loads(executed_notebook.read_text())["cells"]
+    return [
+        f"{cell.get('id')}: {line}"
+        for cell in cells
+        for output in cell.get("outputs", [])
+        if output.get("name") == "stderr"
+        for line in "".join(output["text"]).splitlines()
+        if line.strip()
+    ]
 
 
 def test_every_notebook_is_committed_clean_with_a_fast_parameter():
@@ -155,3 +175,13 @@ def test_08_mobilenet_v2_tfnn(executed):
     assert r["max_probability_diff"] < 0.05
     wnid, name, probability = r["top5"][0]
     assert (wnid, name) == ("n03763968", "military_uniform") and probability == pytest.approx(0.926, abs=0.01)
+
+
+def test_no_notebook_shows_stderr(executed):
+    """A red stderr box reads as an error to a student: TensorFlow's and LiteRT's start-up lines
+    (oneDNN, CUDA probes, XNNPACK) are dropped by the workbook's kernel and LiteRT wrapper, Python
+    warnings are fixed where they arise. This runs last, over every notebook the tests executed."""
+    for nb in notebook_list():
+        executed(nb.stem)
+    shown = {stem: [line for line in lines if not line.endswith(CONVERTER_LINE)] for stem, lines in STDERR.items()}
+    assert shown == {nb.stem: [] for nb in notebook_list()}

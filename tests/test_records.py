@@ -16,9 +16,12 @@ def test_record_shows_one_short_line_and_keeps_the_value(monkeypatch):
     monkeypatch.setattr("IPython.display.display", lambda bundle, **kwargs: shown.append(bundle))
     records.record("top1", np.float32(0.5))
     records.record("per_photo", {f"photo{i}.jpg": ["a long label name", 0.123456] for i in range(20)})
+    records.record("max_diff", 2.9087066650390625e-05)
     assert shown[0]["text/plain"] == "recorded top1 = 0.5"
     assert shown[1]["text/plain"] == "recorded per_photo (dict of 20)"
     assert shown[1][records.MIME]["value"]["photo3.jpg"] == ["a long label name", 0.123456]
+    assert shown[2]["text/plain"] == "recorded max_diff = 2.90871e-05"  # shown short, kept whole:
+    assert shown[2][records.MIME]["value"] == 2.9087066650390625e-05
 
 
 def test_read_records_last_value_wins_and_bad_files(tmp_path):
