@@ -8,7 +8,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
+
+import numpy as np
 
 from . import native_log
 from .errors import WorkbookError
@@ -124,7 +127,8 @@ def _tflite(args) -> object:
             data_format=args.data_format,
             preserve_all_tensors=bool(args.save_tensors),
         )
-        results = _results(args.model, photos, classifier.predict([image for _, image in photos], args.top_k))
+        k = args.top_k if args.top_k is not None else min(5, len(classifier.class_names))
+        results = _results(args.model, photos, classifier.predict([image for _, image in photos], k))
         if args.save_tensors:
             tflite.save_tensors(classifier, args.save_tensors, layout=args.tensor_layout, force=args.force)
     return results if args.json else _format_predictions(results)
@@ -146,6 +150,71 @@ def _evaluate(args) -> object:
         f"  time: classifying {result.classify_seconds:.1f} s, "
         f"waiting for decoded photos {result.waiting_seconds:.1f} s"
     )
+
+
+def _imprint(args) -> object:
+    from . import flowers, imprinting
+
+    out = Path(args.out)
+    if out.suffix != ".tflite":
+        raise WorkbookError(f"--out must name a .tflite file, not {args.out}")
+    alpha, size = imprinting.check_backbone(args.model)
+    if args.scale <= 0:
+        raise WorkbookError("--scale must be positive")
+    class_names, found = flowers.list_photos(Path(args.folder))
+    with warnings.catch_warnings(record=True) as skipped:  # one line per unreadable photo, below
+        warnings.simplefilter("always")
+        photos = flowers.load_split(found["train"] + found["val"], class_names, size)  # every readable photo
+    for warning in skipped:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    with native_log.filtered():
+        from . import bottlenecks, datasets, images, tflite, transfer
+
+        extractor = transfer.feature_extractor(alpha, size)
+        embeddings, _ = bottlenecks.bottlenecks(extractor, photos.images)
+        weights = imprinting.imprint_weights(embeddings, photos.labels, len(class_names))
+        names = list(class_names)
+        if args.keep_imagenet:
+            from .labels import imagenet_classes
+
+            sample = [images.resize(images.load_image(p), size) for p, _ in datasets.imagenet_sample()]
+            mean = bottlenecks.bottlenecks(extractor, np.stack(sample))[0].mean(axis=0)
+            centred = imprinting.imprint_weights(embeddings - mean, photos.labels, len(class_names))
+            w, b = imprinting.keep_imagenet_rows(*imprinting.imagenet_classifier(args.model), centred, mean)
+            model = imprinting.keep_imagenet_model(extractor, w, b)
+            names = [c.label for c in imagenet_classes()] + names
+        else:
+            model = imprinting.cosine_model(extractor, weights, args.scale)
+        if args.int8:
+
+            def representative():
+                for image in photos.images[:: max(1, len(photos.images) // 100)]:
+                    yield [image[None].astype(np.float32)]
+
+            content = tflite.convert(model, "int8", representative)
+        else:
+            content = tflite.convert(model, "float32")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_bytes(content)
+    tmp.replace(out)
+    labels_file = imprinting.write_labels(out.with_name(out.stem + "_labels.txt"), names)
+    counts = {name: int((photos.labels == i).sum()) for i, name in enumerate(class_names)}
+    result = {
+        "model": str(out),
+        "labels": str(labels_file),
+        "backbone": args.model,
+        "classes": counts,
+        "outputs": len(names),
+        "int8": bool(args.int8),
+        "keep_imagenet": bool(args.keep_imagenet),
+    }
+    if args.json:
+        return result
+    rows = [f"wrote {out} ({len(content) / 1e6:.1f} MB, {len(names)} outputs) and {labels_file}"]
+    rows += [f"  {name}: {n} photos" for name, n in counts.items()]
+    rows.append(f"try: python -m helpers tflite PHOTO --model {out}")
+    return "\n".join(rows)
 
 
 def _student(args) -> object:
@@ -228,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tflite", help="classify photos with a .tflite model (ai-edge-litert interpreter)")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--model", required=True, help="a .tflite file, or e.g. mobilenet_v2_1.0_224_quant")
-    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--top-k", type=int, default=None, help="default: 5, or every class of a smaller model")
     p.add_argument("--input-mean", type=float, help="input = (pixel - mean) / std (default: read from the model)")
     p.add_argument("--input-std", type=float)
     p.add_argument("--data-format", choices=("channel_last", "channel_first"), default="channel_last")
@@ -251,6 +320,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_evaluate)
+
+    p = sub.add_parser("imprint", help="new classes from a folder of class folders, by weight imprinting, as .tflite")
+    p.add_argument("folder", metavar="DIR", help="one sub-folder of photos per new class")
+    p.add_argument("--out", required=True, metavar="FILE.tflite", help="also writes FILE_labels.txt beside it")
+    p.add_argument("--model", default="mobilenet_v1_0.25_224", help="backbone (MobileNet V1 0.25 at 128-224)")
+    p.add_argument("--keep-imagenet", action="store_true", help="keep the 1000 ImageNet classes (first)")
+    p.add_argument("--int8", action="store_true", help="full-integer INT8, calibrated on the given photos")
+    p.add_argument("--scale", type=float, default=10.0, help="cosine classifier scale s (confidence, not ranking)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_imprint)
 
     p = sub.add_parser("student", help="write the student edition of every notebook (solutions and hidden tests out)")
     p.add_argument("--out", default=str(Path("build") / "student"), metavar="DIR")

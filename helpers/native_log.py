@@ -27,6 +27,8 @@ INFORMATIONAL: tuple[re.Pattern, ...] = (
     re.compile(r"^I\d{4} [\d:. ]+\d+ port\.cc:\d+\] oneDNN custom operations are on\."),
     # TensorFlow's CUDA probe on a machine without a GPU driver (GPU builds only say this on CPU machines)
     re.compile(r"^I\d{4} [\d:. ]+\d+ cudart_stub\.cc:\d+\] Could not find cuda drivers on your machine, GPU will"),
+    # the TFLite converter's calibration summary, printed by every INT8 conversion
+    re.compile(r"^fully_quantize: \d+, inference_type: \d+, input_inference_type: \w+, output_inference_type: \w+$"),
     # LiteRT's banner: the default XNNPACK CPU delegate was applied
     re.compile(r"^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.$"),
 )
