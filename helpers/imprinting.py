@@ -63,7 +63,8 @@ def imagenet_classifier(name: str = DEFAULT_BACKBONE) -> tuple[np.ndarray, np.nd
     return kernel.reshape(kernel.shape[-2], kernel.shape[-1]).T.astype(np.float64), bias.astype(np.float64)
 
 
-def _l2_layer():
+def l2_normalize_layer():
+    """The Keras layer class ``L2Normalize`` (built on first use: importing this module needs no TensorFlow)."""
     import keras
     import tensorflow as tf
 
@@ -77,7 +78,9 @@ def _l2_layer():
     return L2Normalize
 
 
-def _cosine_layer():
+def cosine_classifier_layer():
+    """The Keras layer class ``CosineClassifier(weights, scale)``: imprinted ``weights`` ``[classes, d]``
+    as a trainable kernel, normalised per class in the graph, and a trainable scale."""
     import keras
     import tensorflow as tf
 
@@ -106,8 +109,8 @@ def cosine_model(extractor, weights: np.ndarray, scale: float = DEFAULT_SCALE, *
     import keras
 
     inputs = keras.Input(extractor.input_shape[1:], name="pixels")
-    e = _l2_layer()(name="l2_normalize")(extractor(inputs))
-    logits = _cosine_layer()(weights, scale, name="cosine_classifier")(e)
+    e = l2_normalize_layer()(name="l2_normalize")(extractor(inputs))
+    logits = cosine_classifier_layer()(weights, scale, name="cosine_classifier")(e)
     return keras.Model(inputs, keras.layers.Softmax(name="probabilities")(logits), name=name)
 
 

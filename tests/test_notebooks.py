@@ -57,6 +57,7 @@ def test_every_notebook_is_committed_clean_with_a_fast_parameter():
         "06_flowers_transfer",
         "07_tflite_int8",
         "08_mobilenet_v2_tfnn",
+        "09_weight_imprinting",
     ]
     for nb in notebook_list():
         cells = json.loads(nb.read_text())["cells"]
@@ -175,6 +176,24 @@ def test_08_mobilenet_v2_tfnn(executed):
     assert r["max_probability_diff"] < 0.05
     wnid, name, probability = r["top5"][0]
     assert (wnid, name) == ("n03763968", "military_uniform") and probability == pytest.approx(0.926, abs=0.01)
+
+
+def test_09_weight_imprinting(executed):
+    r = executed("09_weight_imprinting")
+    assert r["check:imprint_toy"]["passed"] and r["check:imprint_flowers"]["passed"]
+    assert r["embedding_min"] >= 0.0  # ReLU6 features: the premise of the keep-ImageNet section
+    # fast mode: 24 train / 8 val photos per class; measured 72.5 % on 40 photos. 5 classes: chance is
+    # 20 %, and 50 % fails any broken normalisation or label order while leaving room for 3 photos to flip.
+    assert r["imprint_all_accuracy"] > 0.5
+    assert len(set(r["scale_accuracies"])) == 1  # s changes confidence, never the ranking
+    keep = r["keep_imagenet"]  # name -> (flower accuracy, ImageNet keep share, ImageNet -> flower share)
+    naive, stock = keep["naive cosine"], keep["stock logits + centred rows"]
+    assert naive[2] > 0.9  # naively, (nearly) every ImageNet photo becomes a flower (measured 100 %)
+    assert stock[1] > 0.8 and stock[1] > naive[1] + 0.5  # the repair keeps most ImageNet answers (measured 94 %)
+    assert r["parrot_top1_kept"] == ["macaw", "macaw"]
+    assert r["tflite_ops_tail"] == ["MEAN", "L2_NORMALIZATION", "FULLY_CONNECTED", "SOFTMAX"]  # normalising folded
+    assert r["tflite_max_diff"] < 1e-4 and r["tflite_same_top1"] == 1.0  # float32 TFLite == Keras
+    assert abs(r["int8_accuracy_change"]) <= 0.15  # 40 photos: 6 flips; measured -5 points (p = 0.5)
 
 
 def test_no_notebook_shows_stderr(executed):
