@@ -89,8 +89,9 @@ def list_photos(root: Path) -> tuple[list[str], dict[str, list[tuple[Path, int]]
     """Class names and ``{"train": [(path, label)], "val": [...]}`` for a flowers folder.
 
     ``root`` is either split already (``train/`` and ``val/`` with the same class folders) or one
-    folder of class folders, split with :func:`is_val`. Only files with image suffixes count;
-    whether they decode is checked when they are loaded.
+    folder of class folders, split with :func:`is_val`; in a class with at least two photos, at
+    least one goes to each side (small folders of your own photos would otherwise lose a class).
+    Only files with image suffixes count; whether they decode is checked when they are loaded.
     """
     root = Path(root)
     if not root.is_dir():
@@ -112,9 +113,16 @@ def list_photos(root: Path) -> tuple[list[str], dict[str, list[tuple[Path, int]]
             files = sorted(p for p in (folder / name).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
             if not files:
                 raise WorkbookError(f"class folder {folder / name} has no photos ({', '.join(IMAGE_SUFFIXES)})")
-            for path in files:
-                target = split if split != "all" else ("val" if is_val(path.name) else "train")
-                found[target].append((path, label))
+            if split == "all":
+                val_files = [p for p in files if is_val(p.name)]
+                if not val_files and len(files) > 1:  # a small class: its photo nearest the threshold goes to val
+                    val_files = [min(files, key=lambda p: hashlib.sha1(p.name.encode()).digest())]
+                if len(val_files) == len(files) and len(files) > 1:  # ... and at least one stays in train
+                    val_files.remove(max(val_files, key=lambda p: hashlib.sha1(p.name.encode()).digest()))
+                found["val"] += [(p, label) for p in files if p in val_files]
+                found["train"] += [(p, label) for p in files if p not in val_files]
+            else:
+                found[split] += [(path, label) for path in files]
     return class_names, found
 
 

@@ -11,11 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from . import data
 from .errors import WorkbookError
-from .tflite import dequantize, interpreter, operators
+from .tflite import conv_weights
 
 NAME = "mobilenet_v2_1.0_224_tfnn"
 QUANT_NAME = "mobilenet_v2_1.0_224_quant"
@@ -198,30 +196,10 @@ def blocks(model) -> list[BlockInfo]:
     return rows
 
 
-def tflite_weights(path: str | Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """``(op kind, kernel, bias)`` of every CONV_2D / DEPTHWISE_CONV_2D op of a ``.tflite`` file in
-    execution order, dequantized with each tensor's scale and zero point (per axis where the file
-    is per axis) and converted to ``tf.nn``'s layouts: conv OHWI -> HWIO, depthwise 1HWC -> HWC1."""
-    found = interpreter(path)
-    details = {d["index"]: d for d in found.get_tensor_details()}
-    weights = []
-    for op in operators(found):
-        if op["op_name"] not in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-            continue
-        _, kernel_index, bias_index = (int(i) for i in op["inputs"][:3])
-        kernel = dequantize(found.get_tensor(kernel_index), details[kernel_index])
-        bias = dequantize(found.get_tensor(bias_index), details[bias_index])
-        if op["op_name"] == "CONV_2D":
-            weights.append(("conv", kernel.transpose(1, 2, 3, 0), bias))
-        else:
-            weights.append(("depthwise", kernel[0][..., None], bias))
-    return weights
-
-
 def load_tflite_weights(model, path: str | Path) -> int:
     """Copy every conv's weights from the ``.tflite`` file into ``model``; returns how many convs."""
     layers = conv_layers(model)
-    weights = tflite_weights(path)
+    weights = conv_weights(path)
     if len(weights) != len(layers):
         raise WorkbookError(f"{path} has {len(weights)} convolutions; MobileNet V2 1.0 has {len(layers)}")
     for layer, (kind, kernel, bias) in zip(layers, weights, strict=True):
@@ -235,7 +213,8 @@ def load_tflite_weights(model, path: str | Path) -> int:
 
 
 def load_model():
-    """The ``tf.nn`` V2 with the uint8 TFLite model's weights, dequantized (see :func:`tflite_weights`)."""
+    """The ``tf.nn`` V2 with the uint8 TFLite model's weights, dequantized
+    (see :func:`helpers.tflite.conv_weights`)."""
     model = build_mobilenet_v2()
     load_tflite_weights(model, data.fetch(f"{QUANT_NAME}.tflite"))
     return model

@@ -94,6 +94,46 @@ def build_mobilenet_v1(alpha: str = "0.25", size: int = 224, *, include_top: boo
     return model
 
 
+def dequantized_v1(tflite_path, alpha: str, size: int):
+    """``keras.applications.MobileNet`` (1001 outputs, slim's background first) carrying the weights
+    of one of Google's uint8 V1 ``.tflite`` files, dequantized to float32.
+
+    The uint8 file has BatchNorm folded into its convolutions (kernel and bias); the Keras network
+    keeps its BatchNorm layers, each set to the identity plus the folded bias
+    (``gamma = 1``, ``beta = bias``, ``mean = 0``, ``variance = 1 - epsilon``).
+    """
+    import keras
+
+    from .tflite import conv_weights
+
+    weights = conv_weights(tflite_path)
+    model = keras.applications.MobileNet(
+        input_shape=(size, size, 3),
+        alpha=float(alpha),
+        weights=None,
+        classes=1001,
+        name=f"mobilenet_v1_{alpha}_{size}_dequant",
+    )
+    names = ["conv1"] + [f"conv_{kind}_{i}" for i in range(1, 14) for kind in ("dw", "pw")] + ["conv_preds"]
+    if len(weights) != len(names):
+        raise WorkbookError(f"{tflite_path} has {len(weights)} convolutions; MobileNet V1 has {len(names)}")
+    for name, (_, kernel, bias) in zip(names, weights, strict=True):
+        layer = model.get_layer(name)
+        expected = tuple(int(v) for v in layer.weights[0].shape)
+        if kernel.shape != expected:
+            raise WorkbookError(
+                f"{name}: the file's kernel is {kernel.shape}, MobileNet {alpha}/{size} wants {expected}"
+            )
+        if name == "conv_preds":
+            layer.set_weights([kernel, bias])
+            continue
+        layer.set_weights([kernel])
+        batchnorm = model.get_layer(f"{name}_bn")
+        ones = np.ones_like(bias)
+        batchnorm.set_weights([ones, bias, np.zeros_like(bias), ones * (1.0 - batchnorm.epsilon)])
+    return model
+
+
 def logits_model(model):
     """A model sharing ``model``'s layers that outputs the pre-softmax logits."""
     import keras

@@ -147,6 +147,26 @@ def dequantize(value: np.ndarray, detail: dict) -> np.ndarray:
     return ((value.astype(np.float64) - zeros) * scales).astype(np.float32)
 
 
+def conv_weights(path: str | Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(op kind, kernel, bias)`` of every CONV_2D / DEPTHWISE_CONV_2D op of a ``.tflite`` file in
+    execution order, dequantized with each tensor's scale and zero point (per axis where the file
+    is per axis) and converted to ``tf.nn``'s layouts: conv OHWI -> HWIO, depthwise 1HWC -> HWC1."""
+    found = interpreter(path)
+    details = {d["index"]: d for d in found.get_tensor_details()}
+    weights = []
+    for op in operators(found):
+        if op["op_name"] not in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            continue
+        _, kernel_index, bias_index = (int(i) for i in op["inputs"][:3])
+        kernel = dequantize(found.get_tensor(kernel_index), details[kernel_index])
+        bias = dequantize(found.get_tensor(bias_index), details[bias_index])
+        if op["op_name"] == "CONV_2D":
+            weights.append(("conv", kernel.transpose(1, 2, 3, 0), bias))
+        else:
+            weights.append(("depthwise", kernel[0][..., None], bias))
+    return weights
+
+
 class TFLiteClassifier(Classifier):
     """An image classifier ``.tflite`` with its input convention and class names (see the module)."""
 

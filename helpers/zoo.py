@@ -7,6 +7,9 @@ Every way the workbook classifies a photo (``predict``, the notebooks, the tests
 * ``mobilenet_v2_1.0_224_tfnn``: MobileNet V2 written with ``tf.nn`` ops, weights dequantized from
   Google's uint8 file (:mod:`helpers.mobilenet_v2`, notebook 08);
 * the names of :data:`QUANT_FILES`: Google's uint8 ``.tflite`` models;
+* the names of :data:`DEQUANTIZED` (``mobilenet_v1_0.5_160_dequant``, ...): those V1 files rebuilt as
+  float ``keras.applications.MobileNet`` networks (:func:`helpers.models.dequantized_v1`; Keras
+  backend only);
 * a ``.keras`` file saved by :func:`helpers.transfer.save_classifier` (class names beside it);
 * any ``.tflite`` image classifier (:class:`helpers.tflite.TFLiteClassifier`).
 
@@ -37,13 +40,17 @@ QUANT_FILES = {
     "mobilenet_v1_0.75_192_quant": "mobilenet_v1_0.75_192_quant.tflite",
 }
 TFNN_V2 = mobilenet_v2.NAME
+# Google's uint8 V1 files rebuilt as float Keras networks (weights dequantized, BatchNorm folded)
+DEQUANTIZED = {
+    f"{name.removesuffix('_quant')}_dequant": name for name in QUANT_FILES if name.startswith("mobilenet_v1")
+}
 MODEL_SUFFIXES = (".keras", ".tflite")
 BACKENDS = ("litert", "keras")
 
 
 def known_models() -> list[str]:
     """Every registered model name."""
-    return models.v1_names() + [TFNN_V2] + list(QUANT_FILES)
+    return models.v1_names() + [TFNN_V2] + list(QUANT_FILES) + list(DEQUANTIZED)
 
 
 def check(model: str) -> None:
@@ -86,6 +93,10 @@ def load(model: str | Path, backend: str = "keras") -> Classifier:
         return _imagenet(_keras_network(name), name, output="logits")
     if name == TFNN_V2:
         return _imagenet(_keras_network(name), name, output="probabilities", background=True)
+    if name in DEQUANTIZED:
+        alpha, size = models.parse_model_name(name.removesuffix("_dequant"))
+        network = models.dequantized_v1(tflite_file(DEQUANTIZED[name]), alpha, size)
+        return _imagenet(models.logits_model(network), name, output="logits", background=True)
     if name in QUANT_FILES or name.endswith(".tflite"):
         return TFLiteClassifier(tflite_file(name), name=name)
     keras_model, class_names = transfer.load_classifier(name)

@@ -244,3 +244,23 @@ def test_fine_tuning_selects_whole_blocks_by_name():
     ]
     with pytest.raises(WorkbookError, match="blocks 1-13"):
         transfer.set_trainable_blocks(model, 14)
+
+
+def test_small_flat_classes_keep_at_least_one_photo_on_each_side(tmp_path):
+    """12 photos per class hash to val about a fifth of the time, so some classes get none (or all):
+    the photo nearest the threshold moves, so that every class is in both splits."""
+    names = [f"p{i}.jpg" for i in range(400)]
+    train_only = [n for n in names if not flowers.is_val(n)][:3]
+    val_only = [n for n in names if flowers.is_val(n)][:2]
+    mixed = [n for n in names if flowers.is_val(n)][2:3] + [n for n in names if not flowers.is_val(n)][3:5]
+    for cls, files in (("a", train_only), ("b", val_only), ("c", mixed)):
+        (tmp_path / cls).mkdir()
+        for name in files:
+            (tmp_path / cls / name).write_bytes(b"")
+    _, found = flowers.list_photos(tmp_path)
+    per = {
+        s: {cls: sorted(p.name for p, label in found[s] if label == i) for i, cls in enumerate("abc")} for s in found
+    }
+    assert all(per["train"][cls] and per["val"][cls] for cls in "abc")
+    assert per["val"]["c"] == mixed[:1] and sorted(per["train"]["c"]) == sorted(mixed[1:])  # untouched
+    assert len(per["val"]["a"]) == 1 and len(per["train"]["b"]) == 1

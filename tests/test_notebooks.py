@@ -58,6 +58,7 @@ def test_every_notebook_is_committed_clean_with_a_fast_parameter():
         "07_tflite_int8",
         "08_mobilenet_v2_tfnn",
         "09_weight_imprinting",
+        "10_accuracy_vs_cost",
     ]
     for nb in notebook_list():
         cells = json.loads(nb.read_text())["cells"]
@@ -136,10 +137,15 @@ def test_06_flowers_transfer(executed):
     assert r["few_shot_val_accuracy"] > 0.25  # 12 photos per class, measured 52 %
     assert r["reload_max_diff"] < 1e-6  # the saved .keras file holds exactly the trained weights
     assert r["sunflower_photo_top1"] == "sunflowers"  # measured 0.82 in fast mode: a wide margin
+    assert r["check:head_shape"]["passed"] and r["check:head_standardises"]["passed"]  # the exercise's solution
+    assert list(r["photos_per_class_curve"]) == ["1", "6", "all"]  # fast mode's points
+    assert r["photos_per_class_curve"]["all"] > 0.5  # 40 val photos; see best_val_accuracy above
+    assert 0 < r["frozen_network_time_share"] < 1
 
 
 def test_07_tflite_int8(executed):
     r = executed("07_tflite_int8")
+    assert r["converter_by_hand_identical"]  # the converter call written out == helpers.tflite.convert's file
     # Fast mode: 20 calibration photos, 9 photos + 40 flower val photos, a head trained in the notebook.
     assert r["imagenet_float32_top1_agreement"] >= 0.97  # same float arithmetic; measured 1.0 (near-ties aside)
     assert 0.45 < r["imagenet_float16_size_ratio"] < 0.56  # 2 bytes per weight instead of 4, plus the graph
@@ -194,6 +200,23 @@ def test_09_weight_imprinting(executed):
     assert r["tflite_ops_tail"] == ["MEAN", "L2_NORMALIZATION", "FULLY_CONNECTED", "SOFTMAX"]  # normalising folded
     assert r["tflite_max_diff"] < 1e-4 and r["tflite_same_top1"] == 1.0  # float32 TFLite == Keras
     assert abs(r["int8_accuracy_change"]) <= 0.15  # 40 photos: 6 flips; measured -5 points (p = 0.5)
+
+
+def test_10_accuracy_vs_cost(executed):
+    r = executed("10_accuracy_vs_cost")
+    top1 = r["top1_crop"]  # fast mode: 4 models on 60 photos (standard errors about 6 points)
+    assert set(top1) == {
+        "mobilenet_v1_0.25_128",
+        "mobilenet_v1_0.5_160_quant",
+        "mobilenet_v1_0.5_160_dequant",
+        "mobilenet_v2_1.0_224_quant",
+    }
+    assert all(v > 0.25 for v in top1.values())  # chance is 0.1 %: catches a broken label or input mapping
+    # V2 vs V1 0.25/128: published 71.8 vs 41.5 %, measured 83 vs 47 %; 20 points is over 3 standard errors
+    assert top1["mobilenet_v2_1.0_224_quant"] > top1["mobilenet_v1_0.25_128"] + 0.2
+    # the rebuilt float network carries the uint8 file's weights: measured 67 vs 63 % (2 photos apart)
+    assert abs(top1["mobilenet_v1_0.5_160_dequant"] - top1["mobilenet_v1_0.5_160_quant"]) <= 0.1
+    assert r["pairs_agree"] <= r["pairs_clear"] <= 5
 
 
 def test_no_notebook_shows_stderr(executed):
