@@ -146,6 +146,9 @@ def test_06_flowers_transfer(executed):
 def test_07_tflite_int8(executed):
     r = executed("07_tflite_int8")
     assert r["converter_by_hand_identical"]  # the converter call written out == helpers.tflite.convert's file
+    # ImageNet calibration, 40 held-out photos (s.e. 8 points): measured float 50 %, INT8 45 % (2 photos).
+    assert r["imagenet_224_float32_top1"] > 0.3 and r["imagenet_224_int8_imagenet_top1"] > 0.3
+    assert r["imagenet_224_int8_imagenet_top1"] > r["imagenet_224_float32_top1"] - 0.15
     # Fast mode: 20 calibration photos, 9 photos + 40 flower val photos, a head trained in the notebook.
     assert r["imagenet_float32_top1_agreement"] >= 0.97  # same float arithmetic; measured 1.0 (near-ties aside)
     assert 0.45 < r["imagenet_float16_size_ratio"] < 0.56  # 2 bytes per weight instead of 4, plus the graph
