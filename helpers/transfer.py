@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import WorkbookError
 from .labels import labels_path, read_label_file
-from .models import build_mobilenet_v1
+from .models import build_mobilenet_v1, dequantized_v1
 
 BASE_NAME = "mobilenet_base"
 
@@ -48,6 +48,48 @@ def feature_extractor(alpha: str = "0.25", size: int = 224, *, taps: tuple[str, 
         x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
         name = f"mobilenet_v1_{alpha}_{size}_features"
     return keras.Model(inputs, x, name=name)
+
+
+# Backbones for the flower head (notebook 06): name -> where its ImageNet weights come from.
+BACKBONES = {
+    "mobilenet_v1_0.25": "TF-slim float checkpoint (mobilenet_v1_0.25_<size>)",
+    "mobilenet_v1_0.5": "mobilenet_v1_0.5_160_quant.tflite, dequantized",
+    "mobilenet_v1_0.75": "mobilenet_v1_0.75_192_quant.tflite, dequantized",
+    "mobilenet_v2_1.0": "mobilenet_v2_1.0_224_quant.tflite, dequantized into 08's tf.nn network",
+}
+SAVEABLE_BACKBONES = ("mobilenet_v1_0.25", "mobilenet_v1_0.5", "mobilenet_v1_0.75")  # plain Keras layers only
+
+
+def backbone_extractor(name: str, size: int = 224):
+    """Photo ``[0, 255]`` -> the average-pooled last features of backbone ``name`` (:data:`BACKBONES`).
+
+    The wider V1 networks carry Google's quantization-aware-trained weights, dequantized to float
+    (:func:`helpers.models.dequantized_v1`); a convolutional network runs at any input size, so
+    they run at ``size`` although their files were published for 160 and 192 pixels. The V2
+    network is 08's ``tf.nn`` one (224 only); its custom layers cannot be saved in a safe-mode
+    ``.keras`` file, so it is for comparison only (:data:`SAVEABLE_BACKBONES`).
+    """
+    import keras
+
+    from . import data
+
+    if name not in BACKBONES:
+        raise WorkbookError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+    if name == "mobilenet_v1_0.25":
+        return feature_extractor("0.25", size)
+    if name == "mobilenet_v2_1.0":
+        from . import mobilenet_v2
+
+        network, last = mobilenet_v2.load_model(), "conv_head"
+    else:
+        alpha = name.rsplit("_", 1)[1]
+        network = dequantized_v1(data.fetch(BACKBONES[name].split(",")[0]), alpha, size)
+        last = "conv_pw_13_relu"
+    base = keras.Model(network.input, network.get_layer(last).output, name=BASE_NAME)
+    inputs = keras.Input((size, size, 3), name="pixels")
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="scale_to_pm1")(inputs)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(base(x, training=False))
+    return keras.Model(inputs, x, name=f"{name}_{size}_features")
 
 
 def head(n_classes: int, features: np.ndarray, *, dropout: float = 0.2, name: str = "head"):

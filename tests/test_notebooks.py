@@ -141,6 +141,9 @@ def test_06_flowers_transfer(executed):
     assert list(r["photos_per_class_curve"]) == ["1", "6", "all"]  # fast mode's points
     assert r["photos_per_class_curve"]["all"] > 0.5  # 40 val photos; see best_val_accuracy above
     assert 0 < r["frozen_network_time_share"] < 1
+    saveable = ["mobilenet_v1_0.25", "mobilenet_v1_0.5", "mobilenet_v1_0.75"]
+    assert sorted(r["backbone_report_half"]) == saveable + ["mobilenet_v2_1.0"]
+    assert r["backbone_winner"] in saveable  # V2's custom layers cannot go into a safe-mode .keras file
 
 
 def test_07_tflite_int8(executed):
