@@ -73,6 +73,40 @@ def litert_section(model, photo: np.ndarray, repeats: int) -> None:
         print(f"  float32 / INT8 time, {threads} thread(s) = {ratio:.2f}  (aim for INT8: >= 1.5)")
 
 
+def width_section(repeats: int) -> None:
+    """Where INT8 pays: float32 / INT8 invoke time at batch 1 for V1 0.25, 0.5 and 0.75 at 224
+    pixels (the wider two rebuilt from Google's uint8 files), each INT8-converted here alike."""
+    from . import zoo
+
+    calibration = [images.resize(images.load_image(images.resolve_image(n)), 224) for n in images.reference_photos()]
+    networks = {
+        "0.25": models.logits_model(models.build_mobilenet_v1("0.25", 224)),
+        "0.5": models.logits_model(models.dequantized_v1(zoo.tflite_file("mobilenet_v1_0.5_160_quant"), "0.5", 224)),
+        "0.75": models.logits_model(models.dequantized_v1(zoo.tflite_file("mobilenet_v1_0.75_192_quant"), "0.75", 224)),
+    }
+    runners = {}
+    for alpha, network in networks.items():
+        wrapped = tflite.pixels_model(network, name=f"v1_{alpha}")
+        files = {
+            "float32": tflite.convert(wrapped, "float32"),
+            "int8": tflite.convert(wrapped, "int8", lambda: ([c[None].astype(np.float32)] for c in calibration)),
+        }
+        for mode, content in files.items():
+            for threads in (1, 2):
+                runner = tflite.TFLiteClassifier(content, num_threads=threads, name=f"{alpha} {mode} {threads}")
+                runner.set_input(calibration[0])
+                runners[alpha, mode, threads] = runner
+    medians = timing.compare({key: r.interpreter.invoke for key, r in runners.items()}, repeats=repeats * 3)
+    print(f"\nINT8 vs width: V1 at 224 px, batch 1, invoke() alone, median of {repeats * 3} interleaved runs")
+    for alpha in networks:
+        for threads in (1, 2):
+            f, i = medians[alpha, "float32", threads], medians[alpha, "int8", threads]
+            print(
+                f"  alpha {alpha:<4} {threads} thread(s): float32 {f * 1000:6.2f} ms, INT8 {i * 1000:6.2f} ms, "
+                f"float32 / INT8 = {f / i:.2f}"
+            )
+
+
 _REPORT_PEAK = (
     "import atexit, runpy, sys\n"
     "def report():\n"
@@ -121,7 +155,10 @@ def cli_section(runs: int = 3) -> None:
 
 def main(repeats: int = 20) -> int:
     """Print Keras vs frozen graph, folded vs unfolded, LiteRT vs the floor, and both CLI backends."""
-    import tensorflow as tf
+    from .native_log import filtered
+
+    with filtered():  # TensorFlow's start-up banner (oneDNN, CUDA probe) is not part of the report
+        import tensorflow as tf
 
     print(f"machine: {_machine()}; TensorFlow {tf.__version__}; {time.strftime('%Y-%m-%d')}")
     model = models.load_model()
@@ -148,6 +185,7 @@ def main(repeats: int = 20) -> int:
         print(f"  unfolded / folded time      = {medians['keras'] / medians['keras folded']:.2f}")
 
     litert_section(model, photo, repeats)
+    width_section(repeats)
     cli_section()
     return 0
 
