@@ -86,7 +86,8 @@ def convert(
             converter.inference_output_type = tf.uint8
         if not per_channel:
             converter._experimental_disable_per_channel = True
-        return converter.convert()
+        with native_log.filtered():  # the calibration summary line ("fully_quantize: 0, ...")
+            return converter.convert()
 
 
 def interpreter(model: str | Path | bytes, *, preserve_all_tensors: bool = False, num_threads: int | None = None):

@@ -29,8 +29,8 @@ def executed(pack, tmp_path_factory):
 
 STDERR: dict[str, list[str]] = {}  # notebook -> the stderr lines its executed cells showed
 
-# The one stderr output a notebook may show: the TFLite converter's C++ calibration summary,
-# printed by every INT8 conversion in 07 (the converter call is the exercise, so it stays visible).
+# The one stderr output a notebook may show: the TFLite converter's C++ calibration summary, from
+# 07's converter call written out (helpers.tflite.convert drops it; the call in the notebook shows it).
 CONVERTER_LINE = "fully_quantize: 0, inference_type: 6, input_inference_type: UINT8, output_inference_type: UINT8"
 
 
