@@ -60,7 +60,8 @@ bench: setup ## speed and memory ratios, measured side by side
 	$(BIN)/python -m helpers.bench
 
 lab: setup ## open the workbook in JupyterLab with the project's kernel (LAB_ARGS: more options)
-	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root,) $(LAB_ARGS) notebooks/
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root,) \
+		--FileCheckpoints.checkpoint_dir=$(CURDIR)/build/checkpoints $(LAB_ARGS) notebooks/
 
 tensorboard: setup ## open the training logs of notebook 06 (build/logs)
 	$(BIN)/tensorboard --logdir build/logs

@@ -5,7 +5,9 @@ The workbook's own `make lab` server runs headless with a token and private Jupy
 so an old workspace cannot reopen another one. For each notebook, Playwright waits for the
 workbook's kernel and the idle indicator, runs all cells from the Run menu, and checks what the
 student sees: every code cell executed, no stderr or error output, at least one figure. A
-screenshot per notebook goes to `build/browser/`. Nothing may be written into `notebooks/`.
+screenshot per notebook goes to `build/browser/`. Nothing may be written into `notebooks/`: not
+the notebooks (autosave off) and not the checkpoint JupyterLab writes when it opens a notebook
+(`make lab` keeps checkpoints in `build/checkpoints/`).
 
 The browser is Debian's `chromium` (`make test` installs it with apt when it can, else
 Playwright's own download when online); `WORKBOOK_CHROMIUM` names another executable. Without
