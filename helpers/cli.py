@@ -153,7 +153,7 @@ def _evaluate(args) -> object:
 
 
 def _imprint(args) -> object:
-    from . import flowers, imprinting
+    from . import data, flowers, imprinting
 
     out = Path(args.out)
     if out.suffix != ".tflite":
@@ -172,7 +172,6 @@ def _imprint(args) -> object:
 
         extractor = transfer.feature_extractor(alpha, size)
         embeddings, _ = bottlenecks.bottlenecks(extractor, photos.images)
-        weights = imprinting.imprint_weights(embeddings, photos.labels, len(class_names))
         names = list(class_names)
         if args.keep_imagenet:
             from .labels import imagenet_classes
@@ -184,6 +183,7 @@ def _imprint(args) -> object:
             model = imprinting.keep_imagenet_model(extractor, w, b)
             names = [c.label for c in imagenet_classes()] + names
         else:
+            weights = imprinting.imprint_weights(embeddings, photos.labels, len(class_names))
             model = imprinting.cosine_model(extractor, weights, args.scale)
         if args.int8:
 
@@ -194,10 +194,7 @@ def _imprint(args) -> object:
             content = tflite.convert(model, "int8", representative)
         else:
             content = tflite.convert(model, "float32")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_bytes(content)
-    tmp.replace(out)
+    data.write_atomic(out, content)
     labels_file = imprinting.write_labels(out.with_name(out.stem + "_labels.txt"), names)
     counts = {name: int((photos.labels == i).sum()) for i, name in enumerate(class_names)}
     result = {

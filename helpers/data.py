@@ -442,6 +442,23 @@ def safe_extract(archive: Path, dest: Path) -> Path:
     return dest
 
 
+def write_atomic(path: str | Path, content: bytes | str) -> Path:
+    """Write ``content`` to ``path`` through a temporary file beside it and a rename, so ``path`` is
+    either the old file or the complete new one, never half written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = content.encode() if isinstance(content, str) else content
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
 def read_tar_member(archive: Path, basename: str) -> bytes:
     """Bytes of the first member of ``archive`` whose file name is ``basename`` (nothing is written)."""
     with tarfile.open(archive) as tar:

@@ -40,20 +40,17 @@ def install(user: bool = False, data_dir: str | None = None) -> Path:
     """
     from jupyter_client.kernelspec import KernelSpecManager
 
-    from .data import pack_dir
+    from .data import pack_dir, write_atomic
 
     if data_dir is None:
         found = pack_dir()
         data_dir = str(found) if found else None
     manager = KernelSpecManager()
     folder = Path(manager.user_kernel_dir if user else Path(sys.prefix) / "share" / "jupyter" / "kernels") / NAME
-    folder.mkdir(parents=True, exist_ok=True)
     target = folder / "kernel.json"
     text = json.dumps(spec(data_dir), indent=1) + "\n"
     if not target.is_file() or target.read_text() != text:
-        tmp = target.with_suffix(".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, target)
+        write_atomic(target, text)
     return folder
 
 

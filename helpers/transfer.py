@@ -50,12 +50,13 @@ def feature_extractor(alpha: str = "0.25", size: int = 224, *, taps: tuple[str, 
     return keras.Model(inputs, x, name=name)
 
 
-# Backbones for the flower head (notebook 06): name -> where its ImageNet weights come from.
+# Backbones for the flower head (notebook 06): name -> the data-pack file whose weights it carries
+# (None: the TF-slim float checkpoint; the .tflite files are Google's uint8 models, dequantized).
 BACKBONES = {
-    "mobilenet_v1_0.25": "TF-slim float checkpoint (mobilenet_v1_0.25_<size>)",
-    "mobilenet_v1_0.5": "mobilenet_v1_0.5_160_quant.tflite, dequantized",
-    "mobilenet_v1_0.75": "mobilenet_v1_0.75_192_quant.tflite, dequantized",
-    "mobilenet_v2_1.0": "mobilenet_v2_1.0_224_quant.tflite, dequantized into 08's tf.nn network",
+    "mobilenet_v1_0.25": None,
+    "mobilenet_v1_0.5": "mobilenet_v1_0.5_160_quant.tflite",
+    "mobilenet_v1_0.75": "mobilenet_v1_0.75_192_quant.tflite",
+    "mobilenet_v2_1.0": "mobilenet_v2_1.0_224_quant.tflite",  # into 08's tf.nn network
 }
 SAVEABLE_BACKBONES = ("mobilenet_v1_0.25", "mobilenet_v1_0.5", "mobilenet_v1_0.75")  # plain Keras layers only
 
@@ -83,7 +84,7 @@ def backbone_extractor(name: str, size: int = 224):
         network, last = mobilenet_v2.load_model(), "conv_head"
     else:
         alpha = name.rsplit("_", 1)[1]
-        network = dequantized_v1(data.fetch(BACKBONES[name].split(",")[0]), alpha, size)
+        network = dequantized_v1(data.fetch(BACKBONES[name]), alpha, size)
         last = "conv_pw_13_relu"
     base = keras.Model(network.input, network.get_layer(last).output, name=BASE_NAME)
     inputs = keras.Input((size, size, 3), name="pixels")

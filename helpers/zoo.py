@@ -22,8 +22,6 @@ written atomically, and rebuilt when it cannot be loaded.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from importlib import metadata
 from pathlib import Path
 
@@ -136,14 +134,5 @@ def _cached_litert(name: str) -> TFLiteClassifier:
             return TFLiteClassifier(path, name=name)
         except WorkbookError:
             path.unlink()  # a corrupt or truncated cache file: rebuild it below
-    path.parent.mkdir(parents=True, exist_ok=True)
-    content = convert(_keras_network(name), "float32")  # imports TensorFlow: first use only
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    data.write_atomic(path, convert(_keras_network(name), "float32"))  # imports TensorFlow: first use only
     return TFLiteClassifier(path, name=name)

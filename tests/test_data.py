@@ -204,3 +204,11 @@ def test_pack_lookup_without_the_variable(monkeypatch, tmp_path):
     assert data.pack_status().startswith("no offline data pack") and "os.environ['WORKBOOK_DATA']" in data.pack_status()
     monkeypatch.setenv(data.DATA_ENV, str(tmp_path))
     assert "is not the data pack (no MANIFEST.sha256" in data.pack_status()
+
+
+def test_write_atomic_replaces_whole_files_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "deep" / "model.tflite"
+    data.write_atomic(target, b"first")
+    data.write_atomic(target, "second, as text")
+    assert target.read_bytes() == b"second, as text"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["model.tflite"]  # no .part left behind
