@@ -134,11 +134,24 @@ def dequantized_v1(tflite_path, alpha: str, size: int):
     return model
 
 
-def logits_model(model):
-    """A model sharing ``model``'s layers that outputs the pre-softmax logits."""
+def logits_model(model, *, dense: bool = False):
+    """A model sharing ``model``'s layers that outputs the pre-softmax logits.
+
+    ``dense=True`` ends it instead in global average pooling and a ``Dense`` layer holding the
+    classifier's 1x1-conv weights as a matrix (same numbers): no Reshape with a dynamic batch size,
+    so its TFLite conversion has no SHAPE/STRIDED_SLICE/PACK ops and ends in one FULLY_CONNECTED.
+    """
     import keras
 
-    return keras.Model(model.input, model.get_layer("predictions").input, name=model.name + "_logits")
+    if not dense:
+        return keras.Model(model.input, model.get_layer("predictions").input, name=model.name + "_logits")
+    features = model.get_layer("conv_pw_13_relu").output
+    pooled = keras.layers.GlobalAveragePooling2D(name="pool")(features)
+    kernel, bias = model.get_layer("conv_preds").get_weights()
+    classifier = keras.layers.Dense(kernel.shape[-1], name="logits")
+    logits = classifier(pooled)
+    classifier.set_weights([kernel[0, 0], bias])
+    return keras.Model(model.input, logits, name=model.name + "_logits")
 
 
 def load_model(name: str = DEFAULT_MODEL):

@@ -56,6 +56,7 @@ def convert(
     representative: Callable[[], Iterable[list[np.ndarray]]] | None = None,
     *,
     per_channel: bool = True,
+    float_ops: Sequence[str] = (),
 ) -> bytes:
     """Convert a Keras model to TFLite bytes.
 
@@ -65,11 +66,16 @@ def convert(
     ``representative`` (a callable yielding ``[batch_of_one]`` lists of real inputs).
     ``per_channel=False`` quantizes each weight tensor with one scale instead of one per output
     channel (smaller file, usually worse accuracy; through the converter's private switch).
+    ``float_ops`` (``int8`` only, e.g. ``("FULLY_CONNECTED",)``) keeps every op of those types in
+    float, with float input and output, through TensorFlow's public
+    ``tf.lite.experimental.QuantizationDebugger`` (its ``denylisted_ops``).
     """
     import tensorflow as tf
 
     if mode not in MODES:
         raise WorkbookError(f"unknown conversion mode {mode!r}; choose one of {', '.join(MODES)}")
+    if float_ops and mode != "int8":
+        raise WorkbookError("float_ops applies to int8 conversions only")
     with tempfile.TemporaryDirectory() as saved:
         model.export(saved, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved)
@@ -87,7 +93,24 @@ def convert(
         if not per_channel:
             converter._experimental_disable_per_channel = True
         with native_log.filtered():  # the calibration summary line ("fully_quantize: 0, ...")
+            if float_ops:
+                return _convert_keeping_float(converter, representative, float_ops)
             return converter.convert()
+
+
+def _convert_keeping_float(converter, representative, float_ops: Sequence[str]) -> bytes:
+    import warnings
+
+    import tensorflow as tf
+
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # float ops allowed
+    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(float_ops))
+    with warnings.catch_warnings():  # the debugger builds its own (deprecated) tf.lite.Interpreter
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=converter, debug_dataset=representative, debug_options=options
+        )
+        return debugger.get_nondebug_quantized_model()
 
 
 def interpreter(model: str | Path | bytes, *, preserve_all_tensors: bool = False, num_threads: int | None = None):
@@ -148,8 +171,8 @@ def dequantize(value: np.ndarray, detail: dict) -> np.ndarray:
     return ((value.astype(np.float64) - zeros) * scales).astype(np.float32)
 
 
-def conv_weights(path: str | Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """``(op kind, kernel, bias)`` of every CONV_2D / DEPTHWISE_CONV_2D op of a ``.tflite`` file in
+def conv_weights(path: str | Path | bytes) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(op kind, kernel, bias)`` of every CONV_2D / DEPTHWISE_CONV_2D op of a ``.tflite`` file (or its bytes) in
     execution order, dequantized with each tensor's scale and zero point (per axis where the file
     is per axis) and converted to ``tf.nn``'s layouts: conv OHWI -> HWIO, depthwise 1HWC -> HWC1."""
     found = interpreter(path)

@@ -41,6 +41,15 @@ def test_keras_logits_equal_frozen_graph_logits(pack, imagenet_model, photos):
     assert np.abs(keras_logits - graph_logits[:, 1:]).max() < 1e-4
 
 
+def test_dense_logits_model_computes_the_same_logits(pack, imagenet_model, photos):
+    _, x = photos
+    dense = models.logits_model(imagenet_model, dense=True)
+    assert [type(layer).__name__ for layer in dense.layers[-2:]] == ["GlobalAveragePooling2D", "Dense"]
+    # The 1x1 conv's weights as a matrix: the same sums (observed ~1e-6 on logits of ~10).
+    conv_logits = models.logits_model(imagenet_model).predict(x, verbose=0)
+    np.testing.assert_allclose(dense.predict(x, verbose=0), conv_logits, atol=1e-4)
+
+
 def test_probabilities_differ_only_by_the_background_share(pack, imagenet_model, photos):
     _, x = photos
     graph = slim.FrozenGraph().probabilities(x)
