@@ -47,7 +47,7 @@ def _seconds(fn) -> float:
 def litert_section(model, photo: np.ndarray, repeats: int) -> None:
     """LiteRT float32 and INT8 at batch 1 with 1 and 2 threads (invoke() alone), against the floor."""
     pixels = ((photo[0] + 1.0) * 127.5).round().astype(np.uint8)  # back to the photo's resized pixels
-    logits = tflite.pixels_model(models.logits_model(model), name="imagenet")
+    logits = tflite.pixels_model(models.logits_model(model, dense=True), name="imagenet")
     calibration = [images.resize(images.load_image(images.resolve_image(n)), 224) for n in images.reference_photos()]
     files = {
         "float32": tflite.convert(logits, "float32"),
@@ -80,9 +80,13 @@ def width_section(repeats: int) -> None:
 
     calibration = [images.resize(images.load_image(images.resolve_image(n)), 224) for n in images.reference_photos()]
     networks = {
-        "0.25": models.logits_model(models.build_mobilenet_v1("0.25", 224)),
-        "0.5": models.logits_model(models.dequantized_v1(zoo.tflite_file("mobilenet_v1_0.5_160_quant"), "0.5", 224)),
-        "0.75": models.logits_model(models.dequantized_v1(zoo.tflite_file("mobilenet_v1_0.75_192_quant"), "0.75", 224)),
+        "0.25": models.logits_model(models.build_mobilenet_v1("0.25", 224), dense=True),
+        "0.5": models.logits_model(
+            models.dequantized_v1(zoo.tflite_file("mobilenet_v1_0.5_160_quant"), "0.5", 224), dense=True
+        ),
+        "0.75": models.logits_model(
+            models.dequantized_v1(zoo.tflite_file("mobilenet_v1_0.75_192_quant"), "0.75", 224), dense=True
+        ),
     }
     runners = {}
     for alpha, network in networks.items():

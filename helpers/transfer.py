@@ -93,9 +93,10 @@ def backbone_extractor(name: str, size: int = 224):
     return keras.Model(inputs, x, name=f"{name}_{size}_features")
 
 
-def head(n_classes: int, features: np.ndarray, *, dropout: float = 0.2, name: str = "head"):
+def head(n_classes: int, features: np.ndarray, *, dropout: float = 0.2, name: str = "head", softmax: bool = True):
     """Standardise (mean/variance of the training ``features``, frozen into the layer), dropout,
-    Dense softmax: the new classifier, trained on features or cached bottlenecks.
+    Dense softmax: the new classifier, trained on features or cached bottlenecks
+    (``softmax=False``: the Dense layer outputs logits).
 
     Each feature's variance is floored at 1 % of the mean variance: MobileNet 0.25 has dead
     channels (variance 0 on every photo), and dividing by their ~0 spread would multiply any
@@ -110,8 +111,28 @@ def head(n_classes: int, features: np.ndarray, *, dropout: float = 0.2, name: st
     inputs = keras.Input((features.shape[1],), name="features")
     x = keras.layers.Normalization(mean=features.mean(0), variance=variance, name="standardise")(inputs)
     x = keras.layers.Dropout(dropout, name="head_dropout")(x)
-    x = keras.layers.Dense(n_classes, activation="softmax", name="head_dense")(x)
+    x = keras.layers.Dense(n_classes, activation="softmax" if softmax else None, name="head_dense")(x)
     return keras.Model(inputs, x, name=name)
+
+
+def head_ensemble(n_classes: int, features: np.ndarray, *, k: int = 4, dropout: float = 0.5):
+    """``k`` heads (:func:`head`, logits out), each from its own random start, as ``(trainer, ensemble)``.
+
+    ``trainer`` has the ``k`` heads' logits as its outputs: compile it with a from-logits loss per
+    output and fit it once with ``k`` copies of the labels (the heads train side by side, each on
+    its own loss). ``ensemble``, sharing their weights, is the softmax of their mean logits: one
+    head model for :func:`classifier`, ending in a softmax like :func:`head`.
+    """
+    import keras
+
+    if k < 1:
+        raise WorkbookError(f"an ensemble needs at least one head, not {k}")
+    heads = [head(n_classes, features, dropout=dropout, name=f"head_{i}", softmax=False) for i in range(k)]
+    inputs = keras.Input((np.shape(features)[1],), name="features")
+    logits = [h(inputs) for h in heads]
+    mean = keras.layers.Average(name="mean_logits")(logits) if k > 1 else logits[0]
+    ensemble = keras.Model(inputs, keras.layers.Softmax(name="probabilities")(mean), name="head_ensemble")
+    return keras.Model(inputs, logits, name="head_ensemble_trainer"), ensemble
 
 
 def classifier(extractor, head_model, *, augment=None, name: str = "flowers"):

@@ -264,3 +264,33 @@ def test_small_flat_classes_keep_at_least_one_photo_on_each_side(tmp_path):
     assert all(per["train"][cls] and per["val"][cls] for cls in "abc")
     assert per["val"]["c"] == mixed[:1] and sorted(per["train"]["c"]) == sorted(mixed[1:])  # untouched
     assert len(per["val"]["a"]) == 1 and len(per["train"]["b"]) == 1
+
+
+def test_head_ensemble_is_the_softmax_of_its_heads_mean_logits(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    features = rng.normal(0, 1, (60, 6)).astype(np.float32)
+    labels_ = (features[:, 0] > 0).astype(int) + (features[:, 1] > 0).astype(int)  # 3 classes
+    trainer, ensemble = transfer.head_ensemble(3, features, k=3)
+    trainer.compile(optimizer="adam", loss=[keras.losses.SparseCategoricalCrossentropy(from_logits=True)] * 3)
+    trainer.fit(features, [labels_] * 3, epochs=2, verbose=0)
+    logits = [np.asarray(out) for out in trainer(features, training=False)]
+    assert len(logits) == 3 and not np.allclose(logits[0], logits[1])  # three heads, three random starts
+    mean = np.mean(logits, axis=0)
+    expected = np.exp(mean - mean.max(1, keepdims=True))
+    expected /= expected.sum(1, keepdims=True)
+    np.testing.assert_allclose(np.asarray(ensemble(features, training=False)), expected, atol=1e-5)
+    # It saves and loads in safe mode like any head (standard layers only).
+    extractor = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(6)])
+    path, _ = transfer.save_classifier(transfer.classifier(extractor, ensemble), ["a", "b", "c"], tmp_path / "e.keras")
+    reloaded, _ = transfer.load_classifier(path)
+    photos = rng.uniform(0, 255, (5, 4, 4, 3)).astype(np.float32)
+    np.testing.assert_allclose(
+        reloaded.predict(photos, verbose=0),
+        transfer.classifier(extractor, ensemble).predict(photos, verbose=0),
+        atol=1e-6,
+    )
+    with pytest.raises(WorkbookError, match="at least one head"):
+        transfer.head_ensemble(3, features, k=0)

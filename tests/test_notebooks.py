@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from helpers.errors import WorkbookError
@@ -127,7 +128,8 @@ def test_06_flowers_transfer(executed):
     # Fast mode: 24 train + 8 val photos per class, 8 head epochs, 1 epoch for the full-network runs.
     assert r["cache_hits_second_pass"] == 120 and r["cache_misses_second_pass"] == 0  # all 5 x 24 reused
     assert r["hub_max_feature_diff"] < 1e-5  # the same graph exported and reloaded: float32 rounding at most
-    assert r["bottleneck_epoch_speedup"] > 2  # measured 8x on 120 photos (overhead-bound); 10x+ on the full set
+    # bottleneck_epoch_speedup is a timing on a shared machine (measured 1.9x-8x on 120 photos in fast mode):
+    # reported by the notebook, never asserted (see make bench for measured ratios).
     # Blocks 10-13 by name: every depthwise and pointwise kernel, conv_dw_10 included.
     assert r["finetune_trainable_kernels"] == [f"conv_{k}_{i}" for i in range(10, 14) for k in ("dw", "pw")]
     # Chance is 20 %; with 40 val photos, a chance-level model reaches 50 % with probability < 1e-3.
@@ -144,6 +146,11 @@ def test_06_flowers_transfer(executed):
     saveable = ["mobilenet_v1_0.25", "mobilenet_v1_0.5", "mobilenet_v1_0.75"]
     assert sorted(r["backbone_report_half"]) == saveable + ["mobilenet_v2_1.0"]
     assert r["backbone_winner"] in saveable  # V2's custom layers cannot go into a safe-mode .keras file
+    # Each backbone's ensemble of 4 heads (8 epochs on 120 photos in fast mode): single heads measured
+    # 30-75 % on 40 photos, mean 58 %; untrained or chance-level heads would average about 20 %.
+    singles = r["backbone_single_heads"]
+    assert sorted(singles) == sorted(r["backbone_report_half"]) and all(len(a) == 4 for a in singles.values())
+    assert np.mean([a for accuracies in singles.values() for a in accuracies]) > 0.4
 
 
 def test_07_tflite_int8(executed):
@@ -154,6 +161,16 @@ def test_07_tflite_int8(executed):
     assert r["imagenet_224_int8_imagenet_top1"] > r["imagenet_224_float32_top1"] - 0.15
     assert r["imagenet_224_float16_top1"] == pytest.approx(r["imagenet_224_float32_top1"], abs=0.05)  # 2 photos
     assert r["imagenet_224_int8_per_tensor_top1"] < 0.1  # one scale per tensor: broken (see the table above)
+    # 27 ReLU6 layers (conv1 + 13 depthwise + 13 pointwise), each calibrated to [0, 6] even by 10 photos.
+    assert r["relu6_ranges"] == 27 and r["relu6_ranges_at_six"] == 27
+    assert r["check:rounding_shift_pointwise"]["passed"] and r["check:rounding_shift_depthwise"]["passed"]
+    # Bias correction on 10 calibration photos, measured on 40 others: the int8-rounded weights move each
+    # logit by 0.31 on average (measured), corrected 0.05; a wrong sign or layer doubles it instead.
+    assert r["weight_rounding_logit_bias"] > 0.1
+    assert r["weight_rounding_logit_bias_corrected"] < 0.4 * r["weight_rounding_logit_bias"]
+    assert r["imagenet_224_int8_bias_corrected_top1"] > r["imagenet_224_float32_top1"] - 0.15  # as INT8 above
+    assert r["imagenet_224_int8_float_logits_ties"] == 0  # float logits: no two classes share a value
+    assert r["imagenet_224_int8_float_logits_top1"] > r["imagenet_224_float32_top1"] - 0.15
     # Fast mode: 20 calibration photos, 9 photos + 40 flower val photos, a head trained in the notebook.
     assert r["imagenet_float32_top1_agreement"] >= 0.97  # same float arithmetic; measured 1.0 (near-ties aside)
     assert 0.45 < r["imagenet_float16_size_ratio"] < 0.56  # 2 bytes per weight instead of 4, plus the graph
