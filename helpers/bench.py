@@ -49,9 +49,11 @@ def litert_section(model, photo: np.ndarray, repeats: int) -> None:
     pixels = ((photo[0] + 1.0) * 127.5).round().astype(np.uint8)  # back to the photo's resized pixels
     logits = tflite.pixels_model(models.logits_model(model, dense=True), name="imagenet")
     calibration = [images.resize(images.load_image(images.resolve_image(n)), 224) for n in images.reference_photos()]
+    representative = lambda: ([c[None].astype(np.float32)] for c in calibration)  # noqa: E731
     files = {
         "float32": tflite.convert(logits, "float32"),
-        "int8": tflite.convert(logits, "int8", lambda: ([c[None].astype(np.float32)] for c in calibration)),
+        "int8": tflite.convert(logits, "int8", representative),
+        "int8, uint8 in/out": tflite.convert(logits, "int8", representative, io_type="uint8"),
     }
     runners = {}
     for mode, content in files.items():
@@ -67,10 +69,15 @@ def litert_section(model, photo: np.ndarray, repeats: int) -> None:
     print(f"  peak float32 matmul rate of this machine: {rate / 1e9:.1f} G multiply-adds/s (2048^3 matmul, all cores)")
     print(f"  physical floor for {mult_adds / 1e6:.1f} M multiply-adds: {floor * 1000:.3f} ms")
     for (mode, threads), seconds in medians.items():
-        print(f"  {mode:<7} {threads} thread(s) {seconds * 1000:7.3f} ms   floor / time = {floor / seconds:5.1%}")
+        whole = tflite.whole_graph_delegated(runners[mode, threads].interpreter)
+        print(
+            f"  {mode:<18} {threads} thread(s) {seconds * 1000:7.3f} ms   floor / time = {floor / seconds:5.1%}"
+            f"   whole graph in XNNPACK: {whole}"
+        )
     for threads in (1, 2):
-        ratio = medians["float32", threads] / medians["int8", threads]
-        print(f"  float32 / INT8 time, {threads} thread(s) = {ratio:.2f}  (aim for INT8: >= 1.5)")
+        for mode in ("int8", "int8, uint8 in/out"):
+            ratio = medians["float32", threads] / medians[mode, threads]
+            print(f"  float32 / {mode} time, {threads} thread(s) = {ratio:.2f}  (aim for INT8: >= 1.5)")
 
 
 def width_section(repeats: int) -> None:

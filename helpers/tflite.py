@@ -57,13 +57,17 @@ def convert(
     *,
     per_channel: bool = True,
     float_ops: Sequence[str] = (),
+    io_type: str = "int8",
 ) -> bytes:
     """Convert a Keras model to TFLite bytes.
 
     ``float32``: as is. ``float16``: weights stored as float16 (dequantized at load on CPU).
     ``dynamic``: weights int8, activations float (quantized on the fly). ``int8``: full integer,
-    every op int8 with ``uint8`` input and output, activation ranges calibrated on
-    ``representative`` (a callable yielding ``[batch_of_one]`` lists of real inputs).
+    every op int8, activation ranges calibrated on ``representative`` (a callable yielding
+    ``[batch_of_one]`` lists of real inputs), with ``int8`` input and output: a photo enters as
+    ``pixel - 128`` (scale 1, zero point -128). ``io_type="uint8"`` makes them ``uint8``
+    instead, as older tutorials do; the converter then adds a uint8 -> int8 ``QUANTIZE`` of the
+    whole photo that LiteRT's XNNPACK path does not run (``make bench`` measures its cost).
     ``per_channel=False`` quantizes each weight tensor with one scale instead of one per output
     channel (smaller file, usually worse accuracy; through the converter's private switch).
     ``float_ops`` (``int8`` only, e.g. ``("FULLY_CONNECTED",)``) keeps every op of those types in
@@ -76,6 +80,8 @@ def convert(
         raise WorkbookError(f"unknown conversion mode {mode!r}; choose one of {', '.join(MODES)}")
     if float_ops and mode != "int8":
         raise WorkbookError("float_ops applies to int8 conversions only")
+    if io_type not in ("int8", "uint8"):
+        raise WorkbookError(f"io_type must be int8 or uint8, not {io_type!r}")
     with tempfile.TemporaryDirectory() as saved:
         model.export(saved, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved)
@@ -88,8 +94,7 @@ def convert(
                 raise WorkbookError("int8 conversion needs a representative dataset of real inputs")
             converter.representative_dataset = representative
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            converter.inference_input_type = tf.uint8
-            converter.inference_output_type = tf.uint8
+            converter.inference_input_type = converter.inference_output_type = getattr(tf, io_type)
         if not per_channel:
             converter._experimental_disable_per_channel = True
         with native_log.filtered():  # the calibration summary line ("fully_quantize: 0, ...")
@@ -155,6 +160,22 @@ def operators(found) -> list[dict]:
             "install the version pinned in requirements.txt"
         )
     return method()
+
+
+def whole_graph_delegated(found) -> bool:
+    """Whether the default delegate (XNNPACK) runs the whole graph of the allocated interpreter
+    ``found``: one ``DELEGATE`` op that reads the model's input and writes its output. An op it
+    cannot run (the uint8 -> int8 ``QUANTIZE`` of a uint8 input, an INT8 ``SOFTMAX``) stays
+    outside, runs in LiteRT's built-in kernel, and the partition then starts or ends at that op's
+    tensor."""
+    delegates = [op for op in operators(found) if op["op_name"] == "DELEGATE"]
+    if len(delegates) != 1:
+        return False
+    reads = {int(i) for i in delegates[0]["inputs"]}
+    writes = {int(i) for i in delegates[0]["outputs"]}
+    inputs = {int(d["index"]) for d in found.get_input_details()}
+    outputs = {int(d["index"]) for d in found.get_output_details()}
+    return inputs <= reads and outputs <= writes
 
 
 def dequantize(value: np.ndarray, detail: dict) -> np.ndarray:

@@ -49,12 +49,12 @@ def test_conversions_agree_with_keras(tiny):
     for mode, path in paths.items():
         runner = tflite.TFLiteClassifier(path)
         assert runner.class_names == ["a", "b", "c"]  # from tiny_labels.txt: tiny_int8 -> tiny_labels.txt
-        assert (runner.mean, runner.std) == (0.0, 1.0)  # float input named pixels, or uint8 with scale ~1
+        assert (runner.mean, runner.std) == (0.0, 1.0)  # float input named pixels, or int8 with scale 1
         # float32 is exact up to summation order; int8 probabilities are multiples of 1/256 and every
         # activation is rounded: 0.03 is a few quantization steps.
         tolerance = 1e-5 if mode == "float32" else 0.03
         np.testing.assert_allclose(runner.probabilities([photo])[0], expected, atol=tolerance, err_msg=mode)
-    assert tflite.TFLiteClassifier(paths["int8"]).input["dtype"] == np.uint8
+    assert tflite.TFLiteClassifier(paths["int8"]).input["dtype"] == np.int8  # pixel - 128
     with pytest.raises(WorkbookError, match="representative"):
         tflite.convert(model, "int8")
     with pytest.raises(WorkbookError, match="unknown conversion mode"):
@@ -230,3 +230,28 @@ def test_missing_op_list_is_a_clear_error():
 
     with pytest.raises(WorkbookError, match="_get_ops_details"):
         tflite.operators(FutureInterpreter())
+
+
+def test_int8_input_and_output_keep_the_whole_graph_in_one_xnnpack_partition(tiny):
+    import keras
+
+    model, paths, calibration = tiny
+    runner = tflite.TFLiteClassifier(paths["int8"])
+    assert (runner.input["dtype"], runner.input["quantization"]) == (np.int8, (1.0, -128))
+    # The tiny model ends in an INT8 SOFTMAX, which XNNPACK does not run: outside the partition.
+    assert not tflite.whole_graph_delegated(runner.interpreter)
+    softmax_dense = model.layers[-1]
+    linear = keras.layers.Dense(3)  # the same weights, ending in logits
+    logits = keras.Model(model.input, linear(softmax_dense.input))
+    linear.set_weights(softmax_dense.get_weights())
+    representative = lambda: ([c[None]] for c in calibration)  # noqa: E731
+    found = tflite.interpreter(tflite.convert(logits, "int8", representative))
+    assert found.get_input_details()[0]["dtype"] == np.int8
+    assert tflite.whole_graph_delegated(found)
+    assert tflite.whole_graph_delegated(tflite.interpreter(tflite.convert(logits, "float32")))
+    # uint8 input and output: the converter's uint8 <-> int8 QUANTIZE ops stay outside XNNPACK.
+    uint8 = tflite.interpreter(tflite.convert(logits, "int8", representative, io_type="uint8"))
+    assert uint8.get_input_details()[0]["dtype"] == np.uint8
+    assert not tflite.whole_graph_delegated(uint8)
+    with pytest.raises(WorkbookError, match="io_type"):
+        tflite.convert(logits, "int8", representative, io_type="float32")
