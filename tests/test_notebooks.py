@@ -156,6 +156,10 @@ def test_06_flowers_transfer(executed):
 def test_07_tflite_int8(executed):
     r = executed("07_tflite_int8")
     assert r["converter_by_hand_identical"]  # the converter call written out == helpers.tflite.convert's file
+    # int8 input/output: one XNNPACK partition from input to output; uint8: the QUANTIZE ops stay outside.
+    assert r["imagenet_float32_whole_graph_delegated"] and r["imagenet_int8_whole_graph_delegated"]
+    assert not r["imagenet_int8_uint8_io_whole_graph_delegated"]
+    assert r["int8_vs_uint8_io_same_logits"]  # the same arithmetic inside
     # ImageNet calibration, 40 held-out photos (s.e. 8 points): measured float 50 %, INT8 45 % (2 photos).
     assert r["imagenet_224_float32_top1"] > 0.3 and r["imagenet_224_int8_imagenet_top1"] > 0.3
     assert r["imagenet_224_int8_imagenet_top1"] > r["imagenet_224_float32_top1"] - 0.15
