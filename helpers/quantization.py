@@ -10,7 +10,9 @@ photos) subtracts that expected shift from the bias before converting. Notebook 
 these are the references its checks and the tests compare with.
 
 Everything here works on a BatchNorm-folded model (:func:`helpers.bn_fold.fold_batchnorm`): the
-kernel the converter rounds is the folded one.
+kernel the converter rounds is the folded one. :func:`simulated_int8` imitates the INT8 model in
+Keras, for the *empirical* correction 07 adds on top (the mean error that remains per channel,
+activations' rounding included, measured layer by layer).
 """
 
 from __future__ import annotations
@@ -79,3 +81,36 @@ def round_weights(model) -> None:
     for layer in conv_layers(model):
         kernel, bias = layer.get_weights()
         layer.set_weights([int8_rounded(kernel, depthwise=isinstance(layer, keras.layers.DepthwiseConv2D)), bias])
+
+
+def simulated_int8(model) -> tuple:
+    """``(copy, layers by name)``: a copy of the BatchNorm-folded chain ``model`` (Keras's MobileNet
+    V1 layout), up to its logits, computing roughly what its INT8 file computes: every conv kernel
+    int8-rounded as the converter rounds it, and every ReLU6 output rounded to the 256 levels of
+    [0, 6], the range calibration gives it (07 counts them). The input, biases and classifier stay
+    float. The copy's layers are returned by name so that biases can be changed in place."""
+    import keras
+    import tensorflow as tf
+
+    def relu6_levels(t):
+        return tf.round(tf.clip_by_value(t, 0.0, 6.0) * (255.0 / 6.0)) * (6.0 / 255.0)
+
+    inputs = keras.Input(model.input_shape[1:])
+    x, layers = inputs, {}
+    for layer in model.layers[1:]:
+        if layer.name == "predictions":
+            break
+        twin = type(layer).from_config(layer.get_config())
+        x = twin(x)
+        if layer.weights:
+            twin.set_weights(layer.get_weights())
+        layers[layer.name] = twin
+        if isinstance(layer, keras.layers.ReLU):
+            x = keras.layers.Lambda(relu6_levels, name=f"{layer.name}_levels")(x)
+    simulated = keras.Model(inputs, x, name=f"{model.name}_int8_simulated")
+    for layer in conv_layers(simulated):
+        if layer.name != "conv_preds":  # the classifier stays float
+            kernel, bias = layer.get_weights()
+            depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
+            layer.set_weights([int8_rounded(kernel, depthwise=depthwise), bias])
+    return simulated, layers

@@ -122,3 +122,26 @@ def test_float_ops_keep_the_classifier_in_float(chain):
     assert found.get_output_details()[0]["dtype"] == np.float32
     with pytest.raises(WorkbookError, match="int8"):
         tflite.convert(model, "dynamic", float_ops=("FULLY_CONNECTED",))
+
+
+def test_simulated_int8_rounds_kernels_and_relu6_outputs_only(chain):
+    import keras
+
+    model, photos = chain
+    before = [w.copy() for w in model.get_weights()]
+    simulated, layers = quantization.simulated_int8(model)
+    for layer in quantization.conv_layers(model):
+        kernel, bias = layer.get_weights()
+        twin_kernel, twin_bias = layers[layer.name].get_weights()
+        np.testing.assert_array_equal(
+            twin_kernel, quantization.int8_rounded(kernel, depthwise=layer.name == "depthwise")
+        )
+        np.testing.assert_array_equal(twin_bias, bias)
+    np.testing.assert_array_equal(layers["logits"].get_weights()[0], model.get_layer("logits").get_weights()[0])
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))  # original untouched
+    levels = [layer for layer in simulated.layers if layer.name.endswith("_levels")]
+    assert len(levels) == 2
+    values = keras.Model(simulated.input, levels[0].output).predict(photos, verbose=0)
+    steps = values / (6 / 255)
+    assert values.min() >= 0 and values.max() <= 6 and np.allclose(steps, np.round(steps), atol=1e-3)
+    assert len(np.unique(np.round(steps))) > 10  # not collapsed to a few values
