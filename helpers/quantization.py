@@ -73,14 +73,16 @@ def bias_correct(model, x: np.ndarray, layers: list | None = None) -> dict[str, 
     return shifts
 
 
-def round_weights(model) -> None:
-    """Replace every conv kernel of ``model`` by its int8-rounded value, in place (activations stay
-    float): a simulation of the weights' share of the INT8 error."""
+def round_weights(model, *, keep: tuple[str, ...] = ()) -> None:
+    """Replace every conv kernel of ``model`` (except the layers named in ``keep``) by its
+    int8-rounded value, in place (activations stay float): the weights' share of the INT8 error."""
     import keras
 
     for layer in conv_layers(model):
-        kernel, bias = layer.get_weights()
-        layer.set_weights([int8_rounded(kernel, depthwise=isinstance(layer, keras.layers.DepthwiseConv2D)), bias])
+        if layer.name not in keep:
+            kernel, bias = layer.get_weights()
+            depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
+            layer.set_weights([int8_rounded(kernel, depthwise=depthwise), bias])
 
 
 def simulated_int8(model) -> tuple:
@@ -108,9 +110,5 @@ def simulated_int8(model) -> tuple:
         if isinstance(layer, keras.layers.ReLU):
             x = keras.layers.Lambda(relu6_levels, name=f"{layer.name}_levels")(x)
     simulated = keras.Model(inputs, x, name=f"{model.name}_int8_simulated")
-    for layer in conv_layers(simulated):
-        if layer.name != "conv_preds":  # the classifier stays float
-            kernel, bias = layer.get_weights()
-            depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
-            layer.set_weights([int8_rounded(kernel, depthwise=depthwise), bias])
+    round_weights(simulated, keep=("conv_preds",))  # the classifier stays float
     return simulated, layers
