@@ -12,11 +12,11 @@ export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONHASHSEED ?= 0
 
 .DEFAULT_GOAL := help
-.PHONY: help setup workbook test browser bench lab tensorboard lint clean student grade
+.PHONY: help setup workbook test browser bench lab tensorboard lint clean student grade pack
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
-	@echo "  data pack: WORKBOOK_DATA=$(if $(WORKBOOK_DATA),$(WORKBOOK_DATA),(unset: files are downloaded))"
+	@echo "  data pack: WORKBOOK_DATA=$(if $(WORKBOOK_DATA),$(WORKBOOK_DATA),(unset: files are downloaded))$(if $(WORKBOOK_MIRROR),  mirror: WORKBOOK_MIRROR=$(WORKBOOK_MIRROR),)"
 
 setup: $(STAMP) ## create .venv with the pinned packages and the helpers package (editable)
 
@@ -55,6 +55,10 @@ student: setup ## write the student edition of every notebook into build/student
 
 grade: setup ## grade SUBMISSIONS="a.ipynb b.ipynb" into build/grades (JOBS=2 to run in parallel)
 	$(BIN)/python -m helpers grade $(SUBMISSIONS) --out build/grades --jobs $(or $(JOBS),1)
+
+pack: setup ## build an offline data pack: DIR=/path (ONLY="name ..." for some files, VERIFY=1 to check one)
+	@test -n "$(DIR)" || { echo "usage: make pack DIR=/path/to/pack [ONLY='name ...'] [VERIFY=1]" >&2; exit 2; }
+	$(BIN)/python -m helpers pack "$(DIR)" $(if $(ONLY),--only $(ONLY),) $(if $(VERIFY),--verify,)
 
 bench: setup ## speed and memory ratios, measured side by side
 	$(BIN)/python -m helpers.bench

@@ -249,6 +249,24 @@ def _grade(args) -> object:
     return "\n".join(lines)
 
 
+def _pack(args) -> object:
+    from . import pack
+
+    folder = Path(args.folder)
+    if args.verify:
+        good, bad, absent = pack.verify_pack(folder)
+        for line in bad:  # one line per bad file, then the summary as the error
+            print(f"bad: {line}", file=sys.stderr)
+        summary = f"{folder}: {good} files verified, {len(bad)} bad"
+        if absent:
+            summary += f"; {len(absent)} registered files not in it (downloaded when needed), e.g. {absent[0]}"
+        if bad:
+            raise WorkbookError(summary)
+        return {"verified": good, "bad": bad, "absent": absent} if args.json else summary
+    result = pack.build_pack(folder, args.only)
+    return result if args.json else pack.describe(result, folder)
+
+
 def _records(args) -> object:
     from .records import read_records
 
@@ -340,6 +358,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=int, default=900, help="seconds one submission may run")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_grade)
+
+    p = sub.add_parser("pack", help="build an offline data pack in DIR (resumable), or check one with --verify")
+    p.add_argument("folder", metavar="DIR")
+    p.add_argument(
+        "--only", nargs="+", metavar="NAME", help="just these registered files (online-only ones without a hash too)"
+    )
+    p.add_argument("--verify", action="store_true", help="check DIR file by file and name each bad file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_pack)
 
     p = sub.add_parser("records", help="the values an executed notebook recorded, as JSON")
     p.add_argument("notebook", type=Path)

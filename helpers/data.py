@@ -2,12 +2,19 @@
 
 Lookup order for :func:`fetch`:
 
-1. the offline data pack named by ``$WORKBOOK_DATA`` (verified against its ``MANIFEST.sha256``);
+1. the offline data pack named by ``$WORKBOOK_DATA`` (verified against its ``MANIFEST.sha256``
+   and, where the registry knows it, the file's canonical sha256);
 2. the per-user cache (``$WORKBOOK_CACHE``, else ``$XDG_CACHE_HOME/mobilenet-workbook``, else
    ``~/.cache/mobilenet-workbook``), verified against the registry hash;
-3. a download from the canonical URL: https, progress bar, written to a temporary file in the
-   cache, sha256 checked, then atomically renamed into place. No retries: an unreachable host fails
+3. a download from the canonical URL, or from ``$WORKBOOK_MIRROR`` (``https://HOST/PATH`` becomes
+   ``$WORKBOOK_MIRROR/HOST/PATH``): progress bar, written to a temporary file in the cache,
+   sha256 checked, then atomically renamed into place. No retries: an unreachable host fails
    within ``DOWNLOAD_TIMEOUT_S`` seconds with one :class:`DataUnavailableError`.
+
+A folder entry (the ImageNet sample, the flower subset) has a committed listing
+(``helpers/listings/<name>.tsv``: path, size, sha256 and URL of every file, no data) and is fetched
+file by file, a few at a time, into ``<cache>/<name>.partial/``; the folder is renamed to
+``<cache>/<name>`` only when every file verified, and a re-run keeps the verified files.
 
 ``WORKBOOK_OFFLINE=1`` skips step 3 entirely.
 """
@@ -21,8 +28,11 @@ import shutil
 import sys
 import tarfile
 import tempfile
+import threading
 import urllib.error
+import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -33,22 +43,24 @@ from .paths import REPO
 DATA_ENV = "WORKBOOK_DATA"
 CACHE_ENV = "WORKBOOK_CACHE"
 OFFLINE_ENV = "WORKBOOK_OFFLINE"
+MIRROR_ENV = "WORKBOOK_MIRROR"
 DOWNLOAD_TIMEOUT_S = 20.0
+FOLDER_WORKERS = 4  # files of a folder entry downloaded at a time
+LISTINGS = Path(__file__).resolve().parent / "listings"
 
 _TF_MODELS = "https://download.tensorflow.org/models"
-IMAGENET_SAMPLE_SOURCE = (
-    "https://github.com/EliSchwartz/imagenet-sample-images/raw/bc69043e2862758a1906c6a24a792bb28c6bb2ff/"
-)
 _CORAL = "https://raw.githubusercontent.com/google-coral/test_data/104342d2d3480b3e66203073dac24f4e2dbb4c41"
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One registered file: where the pack keeps it, where it lives online, and its sha256.
+    """One registered file or folder: where the pack keeps it, where it lives online, its sha256.
 
     ``sha256`` is the canonical file's hash. ``None`` means nobody could know it here (the
-    online-only bigger MobileNets): the first download records its hash in the cache next to the
-    file ("trust on first use") and later uses are checked against that record.
+    online-only bigger MobileNets, ``flower_photos.tgz``): the first download records its hash in
+    the cache next to the file ("trust on first use") and later uses are checked against that
+    record. ``also_sha256``: other known-good copies (MNIST: the pack's faithful rebuild).
+    ``listing``: a folder entry, whose files are listed in ``helpers/listings/<listing>``.
     """
 
     name: str
@@ -56,6 +68,27 @@ class Entry:
     url: str | None
     sha256: str | None
     description: str
+    also_sha256: tuple[str, ...] = ()
+    listing: str | None = None
+
+    @property
+    def accepted(self) -> tuple[str, ...]:
+        """Every sha256 a good copy may have (empty: unknown, trust on first use)."""
+        return ((self.sha256,) if self.sha256 else ()) + self.also_sha256
+
+    @property
+    def is_folder(self) -> bool:
+        return self.listing is not None
+
+
+@dataclass(frozen=True)
+class FolderFile:
+    """One file of a folder entry, from its committed listing."""
+
+    path: str  # relative to the folder
+    size: int
+    sha256: str
+    url: str
 
 
 def _frozen(alpha: str, size: int, sha256: str | None) -> Entry:
@@ -135,10 +168,12 @@ _ENTRIES: list[Entry] = [
         "mnist.npz",
         "datasets/mnist/mnist.npz",
         "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
-        # Keras's own hash of its mnist.npz. The pack's copy is a faithful rebuild with another
-        # hash; pack files are checked against the pack manifest, so both verify.
+        # Keras's own hash of its mnist.npz ...
         "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
         "MNIST in Keras layout (x_train, y_train, x_test, y_test)",
+        # ... and the offline pack's faithful rebuild (same test split and labels byte for byte,
+        # train pixels from a lossless PNG copy; see the pack's PROVENANCE.md): either verifies.
+        also_sha256=("06af5dfe73b70e3bc1c36439982b18a8d76803db9b544f6fdf838a37fbb01b64",),
     ),
     Entry(
         "flower_photos.tgz",
@@ -150,17 +185,27 @@ _ENTRIES: list[Entry] = [
     Entry(
         "flower_photos_subset",
         "datasets/flower_photos_subset",
-        None,  # a folder of the pack: its online counterpart is flower_photos.tgz
+        None,  # a folder: every file's URL and sha256 are in its listing
         None,
-        "1,000 flower photos, 160 train + 40 val per class, 224x224 (pack only)",
+        "1,000 flower photos, 160 train + 40 val per class, 224x224 "
+        "(github.com/yhuag/Transfer-Learning-for-Flower-Classification-by-ResNet)",
+        listing="flower_photos_subset.tsv",
     ),
     Entry(
         "imagenet_sample",
         "datasets/imagenet_sample",
-        None,  # a folder of the pack; each file comes from IMAGENET_SAMPLE_SOURCE + <file name>
         None,
-        "500 labelled ImageNet photos, <wnid>_<name>.JPEG, one per even class index (pack only; "
-        "source: github.com/EliSchwartz/imagenet-sample-images)",
+        None,
+        "500 labelled ImageNet photos, <wnid>_<name>.JPEG, one per even class index "
+        "(github.com/EliSchwartz/imagenet-sample-images)",
+        listing="imagenet_sample.tsv",
+    ),
+    Entry(
+        "images/COPYRIGHT_google-coral_test_data.txt",
+        "images/COPYRIGHT_google-coral_test_data.txt",
+        f"{_CORAL}/COPYRIGHT",
+        "ed11966e8384c477c89f13f1ef06f3d68a634efc6ea2f9b3f12f170ad7e62e87",
+        "licenses and sources of the test photos (google-coral/test_data's COPYRIGHT file)",
     ),
     *(
         Entry(
@@ -199,15 +244,39 @@ def pack_dir() -> Path | None:
     return beside if (beside / "MANIFEST.sha256").is_file() else None
 
 
+def mirror_base() -> str | None:
+    """``$WORKBOOK_MIRROR`` without a trailing slash, or ``None`` when it is unset or empty."""
+    value = os.environ.get(MIRROR_ENV, "").strip().rstrip("/")
+    return value or None
+
+
+def resolve_url(url: str) -> str:
+    """The URL to download ``url`` from: itself, or ``$WORKBOOK_MIRROR/HOST/PATH`` for ``https://HOST/PATH``."""
+    base = mirror_base()
+    if base is None:
+        return url
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "https" or not parts.netloc:
+        raise WorkbookError(f"{url} is not an https://HOST/PATH URL, so {MIRROR_ENV} cannot rewrite it")
+    return f"{base}/{parts.netloc}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+
+
 def pack_status() -> str:
-    """One line for a notebook's Setup cell: which pack is used, or how to fix a missing or wrong one."""
+    """One line for a notebook's Setup cell: where this notebook's data comes from (the pack, the
+    cache, a mirror or the public URLs), or how to fix a missing or wrong pack."""
     pack = pack_dir()
     fix = f"in a notebook, run `import os; os.environ['{DATA_ENV}'] = '/path/to/data'` and re-run this cell"
-    if pack is None:
-        return f"no offline data pack: files are downloaded into {cache_dir()} when online; offline, {fix}"
-    if not (pack / "MANIFEST.sha256").is_file():
+    if pack is not None and not (pack / "MANIFEST.sha256").is_file():
         return f"{DATA_ENV}={pack} is not the data pack (no MANIFEST.sha256 there); {fix}"
-    return f"data pack: {pack}"
+    if os.environ.get(OFFLINE_ENV, "").strip() not in ("", "0"):
+        online = f"{OFFLINE_ENV} is set, so nothing is downloaded"
+    elif mirror_base():
+        online = f"files not there are downloaded from the mirror {mirror_base()} (sha256-checked)"
+    else:
+        online = "files not there are downloaded from their public URLs (sha256-checked)"
+    if pack is not None:
+        return f"data pack: {pack}; then the cache {cache_dir()}; {online}"
+    return f"no offline data pack: data from the cache {cache_dir()}; {online}; offline, {fix}"
 
 
 def cache_dir() -> Path:
@@ -259,15 +328,34 @@ def _hash_cached(path: Path) -> str:
     return _verified[key]
 
 
-def _verify_pack_file(pack: Path, rel: str) -> str | None:
-    """Return a problem description, or None when ``pack/rel`` matches the manifest."""
+def _verify_pack_file(pack: Path, rel: str, accepted: tuple[str, ...] = ()) -> str | None:
+    """Return a problem description, or None when ``pack/rel`` matches the manifest (and, when
+    ``accepted`` is given, has one of those hashes: a manifest edited to fit a changed file fails)."""
     expected = pack_manifest(pack).get(rel)
     if expected is None:
         return f"{pack / rel} is not listed in {pack / 'MANIFEST.sha256'}"
     actual = _hash_cached(pack / rel)
     if actual != expected:
         return f"{pack / rel} has sha256 {actual}, the pack manifest says {expected}"
+    if accepted and actual not in accepted:
+        return f"{pack / rel} has sha256 {actual}, the registry expects {' or '.join(accepted)}"
     return None
+
+
+@lru_cache(maxsize=8)
+def folder_files(listing: str) -> tuple[FolderFile, ...]:
+    """The files of a folder entry, read from ``helpers/listings/<listing>`` (``#`` lines are comments)."""
+    rows = [line for line in (LISTINGS / listing).read_text(encoding="utf-8").splitlines() if not line.startswith("#")]
+    header, body = rows[0].split("\t"), rows[1:]
+    if header != ["path", "size", "sha256", "url"]:
+        raise WorkbookError(f"{LISTINGS / listing}: expected the columns path, size, sha256, url; found {header}")
+    files = []
+    for row in body:
+        path, size, sha256, url = row.split("\t")
+        if path.startswith("/") or ".." in Path(path).parts:
+            raise WorkbookError(f"{LISTINGS / listing}: {path!r} would leave its folder")
+        files.append(FolderFile(path, int(size), sha256, url))
+    return tuple(files)
 
 
 def _from_pack(entry: Entry, problems: list[str]) -> Path | None:
@@ -276,17 +364,16 @@ def _from_pack(entry: Entry, problems: list[str]) -> Path | None:
         problems.append(f"{DATA_ENV} is not set")
         return None
     target = pack / entry.pack_path
-    if target.is_dir():
-        prefix = entry.pack_path.rstrip("/") + "/"
-        listed = [rel for rel in pack_manifest(pack) if rel.startswith(prefix)]
-        if not listed:
-            problems.append(f"{target} has no files listed in the pack manifest")
+    if entry.is_folder:
+        if not target.is_dir():
+            problems.append(f"not in the data pack ({target} does not exist)")
             return None
-        for rel in listed:
+        for item in folder_files(entry.listing):
+            rel = f"{entry.pack_path}/{item.path}"
             if not (pack / rel).is_file():
-                problems.append(f"{pack / rel} is listed in the pack manifest but missing")
+                problems.append(f"{pack / rel} is missing from the data pack")
                 return None
-            problem = _verify_pack_file(pack, rel)
+            problem = _verify_pack_file(pack, rel, (item.sha256,))
             if problem:
                 problems.append(problem + " (the pack copy is left alone)")
                 return None
@@ -294,7 +381,7 @@ def _from_pack(entry: Entry, problems: list[str]) -> Path | None:
     if not target.is_file():
         problems.append(f"not in the data pack ({target} does not exist)")
         return None
-    problem = _verify_pack_file(pack, entry.pack_path)
+    problem = _verify_pack_file(pack, entry.pack_path, entry.accepted)
     if problem:
         # Never delete from the pack: it is shared and may be read-only. Fall through instead.
         problems.append(problem + " (the pack copy is left alone)")
@@ -308,27 +395,43 @@ def _tofu_record(path: Path) -> Path:
 
 def _from_cache(entry: Entry, problems: list[str]) -> Path | None:
     target = cache_dir() / entry.name
+    if entry.is_folder:
+        if not target.is_dir():
+            return None
+        if all(_good_copy(target / item.path, (item.sha256,)) for item in folder_files(entry.listing)):
+            return target
+        problems.append(f"cached folder {target} was incomplete or changed; fetching what is missing")
+        return None
     if not target.is_file():
         return None
-    expected = entry.sha256
-    if expected is None and _tofu_record(target).is_file():
-        expected = _tofu_record(target).read_text().split()[0]
+    accepted = entry.accepted
+    if not accepted and _tofu_record(target).is_file():
+        accepted = (_tofu_record(target).read_text().split()[0],)
     actual = _hash_cached(target)
-    if expected is not None and actual != expected:
+    if accepted and actual not in accepted:
         target.unlink()
-        problems.append(f"cached {target} had sha256 {actual}, expected {expected}; deleted it")
+        problems.append(f"cached {target} had sha256 {actual}, expected {' or '.join(accepted)}; deleted it")
         return None
     return target
 
 
-def download(url: str, dest: Path, sha256: str | None, *, progress: bool = True) -> Path:
+def _good_copy(path: Path, accepted: tuple[str, ...]) -> bool:
+    """``path`` exists and has one of the accepted hashes (no hash known: exists)."""
+    return path.is_file() and (not accepted or _hash_cached(path) in accepted)
+
+
+def download(
+    url: str, dest: Path, sha256: str | tuple[str, ...] | None, *, progress: bool = True, name: str | None = None
+) -> Path:
     """Download ``url`` to ``dest`` atomically and return ``dest``.
 
-    Writes to a temporary file beside ``dest``, checks ``sha256`` (when given), then renames.
-    On any failure the temporary file is removed, so ``dest`` is either complete and verified or
-    absent. A wrong hash raises :class:`ChecksumError`; a network problem raises
-    :class:`DataUnavailableError`.
+    Writes to a temporary file beside ``dest``, checks ``sha256`` (one hash or the accepted ones,
+    when given), then renames. On any failure the temporary file is removed, so ``dest`` is either
+    complete and verified or absent. A wrong hash raises :class:`ChecksumError`; a network problem
+    raises :class:`DataUnavailableError`; each message is one line naming the file and the URL.
     """
+    accepted = (sha256,) if isinstance(sha256, str) else tuple(sha256 or ())
+    label = name or dest.name
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
@@ -338,7 +441,7 @@ def download(url: str, dest: Path, sha256: str | None, *, progress: bool = True)
             request = urllib.request.Request(url, headers={"User-Agent": "mobilenet-workbook"})
             with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response:
                 total = int(response.headers.get("Content-Length") or 0) or None
-                bar = _progress_bar(total, dest.name) if progress else None
+                bar = progress_bar(total, dest.name) if progress else None
                 received = 0
                 while chunk := response.read(1 << 16):
                     out.write(chunk)
@@ -350,35 +453,79 @@ def download(url: str, dest: Path, sha256: str | None, *, progress: bool = True)
                     bar.close()
                 if total is not None and received != total:
                     raise DataUnavailableError(
-                        f"download of {url} stopped after {received} of {total} bytes; "
+                        f"{label}: download of {url} stopped after {received} of {total} bytes; "
                         "nothing was kept, run again to retry"
                     )
         actual = digest.hexdigest()
-        if sha256 is not None and actual != sha256:
+        if accepted and actual not in accepted:
             raise ChecksumError(
-                f"{url} downloaded with sha256 {actual}, expected {sha256}; "
+                f"{label}: {url} downloaded with sha256 {actual}, expected {' or '.join(accepted)}; "
                 "the bad file was deleted. The server may have changed the file, or the "
                 "download was corrupted: run again, or use the offline data pack."
             )
         os.replace(tmp, dest)
         return dest
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
-        raise DataUnavailableError(f"could not download {url}: {error}") from None
+        raise DataUnavailableError(f"{label}: could not download {url}: {error}") from None
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
-def _progress_bar(total: int | None, name: str):
+def download_folder(entry: Entry, dest: Path, *, progress: bool = True) -> Path:
+    """Fetch every file of folder ``entry`` into ``dest`` (atomically per file, hash-checked).
+
+    Work happens in ``dest.partial``, which keeps the files already verified when a run fails
+    (the next run fetches only the rest); ``dest`` appears, by one rename, only when every file
+    verified. ``FOLDER_WORKERS`` files at a time, one progress bar for the folder.
+    """
+    files = folder_files(entry.listing)
+    partial = dest.with_name(dest.name + ".partial")
+    if dest.is_dir() and not partial.exists():
+        os.replace(dest, partial)  # an incomplete or changed folder: resume in place
+    partial.mkdir(parents=True, exist_ok=True)
+    todo = [item for item in files if not _good_copy(partial / item.path, (item.sha256,))]
+    bar = progress_bar(sum(item.size for item in todo), entry.name) if progress and todo else None
+    failed: list[str] = []
+    lock = threading.Lock()
+
+    def one(item: FolderFile) -> None:
+        if failed:  # after the first failure, stop starting new files
+            return
+        try:
+            target, label = partial / item.path, f"{entry.name}/{item.path}"
+            download(resolve_url(item.url), target, item.sha256, progress=False, name=label)
+        except WorkbookError as error:
+            with lock:
+                failed.append(str(error))
+            return
+        if bar is not None:
+            with lock:
+                bar.update(item.size)
+
+    with ThreadPoolExecutor(max_workers=FOLDER_WORKERS) as pool:
+        list(pool.map(one, todo))
+    if bar is not None:
+        bar.close()
+    if failed:
+        kept = sum(1 for item in files if (partial / item.path).is_file())
+        kept_line = f"{kept} of {len(files)} files of {entry.name} verified and kept in {partial} for the next try"
+        raise DataUnavailableError(f"{failed[0]} ({kept_line})")
+    os.replace(partial, dest)
+    return dest
+
+
+def progress_bar(total: int | None, name: str, unit: str = "B"):
+    """A tqdm bar on stderr counting ``unit`` (bytes by default); ``None`` without tqdm."""
     try:
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover - tqdm is pinned
         return None
-    return tqdm(total=total, unit="B", unit_scale=True, desc=name, file=sys.stderr, leave=False)
+    return tqdm(total=total, unit=unit, unit_scale=unit == "B", desc=name, file=sys.stderr, leave=False)
 
 
 def fetch(name: str, *, progress: bool = True) -> Path:
-    """Return a local path to registered file ``name`` (see the module docstring for the order)."""
+    """Return a local path to registered file or folder ``name`` (see the module docstring for the order)."""
     if name not in REGISTRY:
         raise WorkbookError(f"unknown data file {name!r}; registered: {', '.join(sorted(REGISTRY))}")
     entry = REGISTRY[name]
@@ -386,27 +533,29 @@ def fetch(name: str, *, progress: bool = True) -> Path:
     found = _from_pack(entry, problems) or _from_cache(entry, problems)
     if found is not None:
         return found
-    if entry.url is None:
-        problems.append("it has no download URL (pack-only data)")
+    if entry.url is None and not entry.is_folder:
+        problems.append("it has no download URL")
     elif os.environ.get(OFFLINE_ENV, "").strip() not in ("", "0"):
         problems.append(f"{OFFLINE_ENV} is set, so no download was tried")
     else:
         target = cache_dir() / entry.name
         try:
-            download(entry.url, target, entry.sha256, progress=progress)
+            if entry.is_folder:
+                return download_folder(entry, target, progress=progress)
+            download(resolve_url(entry.url), target, entry.accepted, progress=progress, name=entry.name)
         except ChecksumError:
             raise
         except DataUnavailableError as error:
             problems.append(str(error))
         else:
-            if entry.sha256 is None:
+            if not entry.accepted:
                 _tofu_record(target).write_text(f"{sha256_of(target)}  {entry.name}\n")
             return target
     raise DataUnavailableError(_missing_message(entry, problems))
 
 
 def _missing_message(entry: Entry, problems: list[str]) -> str:
-    url = entry.url or "(none: pack only)"
+    url = entry.url or (f"one per file, listed in {LISTINGS / entry.listing}" if entry.is_folder else "(none)")
     return (
         f"missing data file {entry.name!r} ({entry.description}). URL: {url}. "
         f"Set {DATA_ENV} to the offline data pack folder (expected at "

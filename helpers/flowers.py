@@ -1,8 +1,10 @@
 """TensorFlow's flower photos for transfer learning: finding them, splitting them, loading them.
 
-Offline, the data pack's ``datasets/flower_photos_subset`` is used as it is (``train/`` and ``val/``,
-160 + 40 photos per class). Online, the full ``flower_photos.tgz`` (3,670 photos) is downloaded,
-extracted into the cache, and split deterministically: a photo goes to ``val`` when the first byte
+By default the 1,000-photo subset is used as it is (``train/`` and ``val/``, 160 + 40 photos per
+class): from the data pack's ``datasets/flower_photos_subset``, or downloaded file by file from its
+public repository, so online and offline runs see the same photos. ``flowers_root(full=True)``
+gives TensorFlow's full ``flower_photos.tgz`` (3,670 photos), downloaded, extracted into the cache
+and split deterministically: a photo goes to ``val`` when the first byte
 of the SHA-1 of its *file name* is below 52 (52/256 = 20.3 %), so the split never depends on file
 order, on the machine, or on a random seed, and adding photos never moves existing ones.
 
@@ -69,20 +71,19 @@ def is_val(file_name: str) -> bool:
     return hashlib.sha1(file_name.encode()).digest()[0] < VAL_THRESHOLD
 
 
-def flowers_root() -> Path:
-    """A folder with ``train/<class>/`` and ``val/<class>/`` (or, online, the extracted archive)."""
-    try:
+def flowers_root(full: bool = False) -> Path:
+    """The flower photos: the 1,000-photo subset (``train/<class>/`` and ``val/<class>/``, from the
+    data pack or downloaded file by file), or with ``full`` TensorFlow's 3,670 photos
+    (``flower_photos.tgz``, online only, extracted safely into the cache; one folder of class
+    folders, split by :func:`is_val`)."""
+    if not full:
         return data.fetch("flower_photos_subset")
-    except WorkbookError as pack_error:
-        try:
-            archive = data.fetch("flower_photos.tgz")
-        except WorkbookError as online_error:
-            raise WorkbookError(f"{pack_error} | online fallback: {online_error}") from None
-        target = data.cache_dir() / "flower_photos"
-        if not target.is_dir():
-            data.safe_extract(archive, target)
-        inner = target / "flower_photos"
-        return inner if inner.is_dir() else target
+    archive = data.fetch("flower_photos.tgz")
+    target = data.cache_dir() / "flower_photos"
+    if not target.is_dir():
+        data.safe_extract(archive, target)
+    inner = target / "flower_photos"
+    return inner if inner.is_dir() else target
 
 
 def list_photos(root: Path) -> tuple[list[str], dict[str, list[tuple[Path, int]]]]:

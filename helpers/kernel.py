@@ -92,8 +92,9 @@ def launch(argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["install"]:
-        folder = install(user="--user" in argv)
+    if argv[:1] == ["install"]:  # install [--user] [--data DIR]
+        data_dir = argv[argv.index("--data") + 1] if "--data" in argv[:-1] else None
+        folder = install(user="--user" in argv, data_dir=data_dir)
         print(f"kernel {NAME!r} registered in {folder}")
         return
     launch(argv)

@@ -50,6 +50,15 @@ def test_kernel_spec_runs_this_python_and_every_notebook_names_it():
         "{connection_file}",
     ]
     assert "--data" not in kernel.spec(None)["argv"]
+
+
+def test_install_records_the_pack_it_is_given(monkeypatch, capsys):
+    """``python -m helpers.kernel install --data DIR``: a lab's shared, read-only pack for every user."""
+    calls = []
+    monkeypatch.setattr(kernel, "install", lambda user=False, data_dir=None: calls.append((user, data_dir)) or "spec")
+    kernel.main(["install", "--user", "--data", "/srv/pack"])
+    kernel.main(["install"])
+    assert calls == [(True, "/srv/pack"), (False, None)]
     for nb in notebook_list():
         assert json.loads(nb.read_text())["metadata"]["kernelspec"]["name"] == kernel.NAME, nb
 

@@ -261,6 +261,52 @@ def test_10_accuracy_vs_cost(executed):
     assert r["pairs_agree"] <= r["pairs_clear"] <= 5
 
 
+# Values that depend only on the data (not on timing or on notebook 06's saved model): the same
+# bytes downloaded must give the same numbers as the pack (same machine, deterministic ops).
+SAME_FROM_DOWNLOADS = {
+    "05_mnist": ["cnn_challenger_test_accuracy", "baseline_test_accuracy"],
+    "07_tflite_int8": ["imagenet_224_float32_top1", "imagenet_224_int8_imagenet_top1", "relu6_ranges_at_six"],
+    "08_mobilenet_v2_tfnn": ["imagenet_top1", "top5", "max_probability_diff"],
+    "09_weight_imprinting": ["imprint_all_accuracy", "keep_imagenet"],
+    "10_accuracy_vs_cost": ["top1_crop", "top5_crop"],
+}
+
+
+def test_notebooks_run_from_downloads_alone(executed, pack, tmp_path, monkeypatch):
+    """A new user without the pack: every file comes from a loopback mirror of the public URLs into
+    an empty cache, and the notebooks that need the ImageNet sample, the flower subset and MNIST
+    give the numbers the pack gives."""
+    from loopback import Mirror
+
+    from helpers import data
+    from helpers.paths import BUILD_ENV
+
+    got = {}
+    with Mirror(pack) as mirror:
+        monkeypatch.setenv(data.DATA_ENV, "")
+        monkeypatch.setenv(data.CACHE_ENV, str(tmp_path / "cache"))
+        monkeypatch.setenv(data.MIRROR_ENV, mirror.base)
+        monkeypatch.setenv(BUILD_ENV, str(tmp_path / "build"))
+        monkeypatch.delenv(data.OFFLINE_ENV, raising=False)
+        for stem in SAME_FROM_DOWNLOADS:
+            (source,) = [nb for nb in notebook_list() if nb.stem == stem]
+            ran = execute(source, tmp_path / source.name, {"fast": True})
+            texts = [
+                "".join(o["text"])
+                for c in json.loads(ran.read_text())["cells"]
+                for o in c.get("outputs", [])
+                if "text" in o
+            ]
+            assert any(f"downloaded from the mirror {mirror.base}" in text for text in texts), stem  # the Setup line
+            got[stem] = read_records(ran)
+    assert sum("/EliSchwartz/imagenet-sample-images/" in path for path in mirror.requests) == 500
+    assert sum("/yhuag/" in path for path in mirror.requests) == 1000
+    monkeypatch.undo()  # the pack runs below see the test session's own environment
+    for stem, keys in SAME_FROM_DOWNLOADS.items():
+        want = executed(stem)
+        assert {k: got[stem][k] for k in keys} == {k: want[k] for k in keys}, stem
+
+
 def test_no_notebook_shows_stderr(executed):
     """A red stderr box reads as an error to a student: TensorFlow's and LiteRT's start-up lines
     (oneDNN, CUDA probes, XNNPACK) are dropped by the workbook's kernel and LiteRT wrapper, Python
