@@ -9,6 +9,7 @@ resumes; :func:`verify_pack` checks a pack file by file.
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,9 @@ def pack_files(only: list[str] | None = None) -> list[PackFile]:
     if only:
         unknown = [name for name in only if name not in data.REGISTRY]
         if unknown:
-            raise WorkbookError(f"unknown data file(s) {unknown}; registered: {', '.join(sorted(data.REGISTRY))}")
+            close = sorted({m for name in unknown for m in difflib.get_close_matches(name, data.REGISTRY, 3, 0.5)})
+            hint = f"did you mean {', '.join(close)}? " if close else ""
+            raise WorkbookError(f"unknown data file(s) {unknown}; {hint}registered: {', '.join(sorted(data.REGISTRY))}")
     files = []
     for entry in data.REGISTRY.values():
         if only and entry.name not in only:

@@ -221,3 +221,22 @@ def test_setup_line_says_where_data_comes_from(new_user, mirror, monkeypatch, pa
     assert "from their public URLs" in data.pack_status()
     monkeypatch.setenv(data.DATA_ENV, str(pack))
     assert data.pack_status().startswith(f"data pack: {pack}")
+
+
+def test_pack_only_named_files_including_an_online_only_one(pack, new_user, mirror, tmp_path, capsys):
+    """``--only`` takes files without a published hash too; their hash goes into the manifest and a
+    re-run keeps the file; an unknown name is one line."""
+    archive = _flower_tgz(pack, 2)
+    mirror.extra[mirror.path_of("flower_photos.tgz")] = archive
+    built = tmp_path / "built"
+    assert cli.main(["pack", str(built), "--only", "flower_photos.tgz", "imagenet_labels_1001.txt", "--json"]) == 0
+    assert packer.read_manifest(built) == {
+        "datasets/flower_photos.tgz": hashlib.sha256(archive).hexdigest(),
+        "labels/imagenet_labels_1001.txt": data.REGISTRY["imagenet_labels_1001.txt"].sha256,
+    }
+    assert packer.build_pack(built, ["flower_photos.tgz"], progress=False)["kept"] == 1
+    assert "flower_photos.tgz" not in {item.entry for item in packer.pack_files()}  # skipped by default
+    capsys.readouterr()
+    assert cli.main(["pack", str(built), "--only", "mnist"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown data file(s) ['mnist']; did you mean mnist.npz?" in err
