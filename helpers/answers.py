@@ -1,0 +1,90 @@
+"""The graded facts of a submission, written as plain data inside the grading sandbox.
+
+This is the untrusted side of grading: it runs in the student's kernel. A grading copy of a
+notebook has one *extract* cell after each probe point, ``answers.extract("<probe>")``, which
+re-runs the probed exercise's code (or calls the student's function) on the inputs the grader chose
+(``inputs_<probe>.npz`` in the read-only task folder) and writes the named values to
+``answers_<probe>.npz`` in the writable folder (``<probe>.error`` with one line when that fails).
+Nothing is judged here: the trusted :mod:`helpers.judge` compares the values with references it
+computes itself, outside the sandbox. ``python -m helpers.answers GRADING EXECUTED`` is the
+sandbox's command: papermill in fast mode, errors allowed, each cell's output capped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+TASK_ENV = "WORKBOOK_TASK"  # the read-only folder with task.json and the inputs
+ANSWERS_ENV = "WORKBOOK_ANSWERS"  # the writable folder for the answers
+PLAIN_KINDS = "biufU"  # bool, int, uint, float, str: what np.load(allow_pickle=False) reads back
+OUTPUT_LIMIT = 1 << 20  # characters of output kept per cell; the rest is dropped
+
+
+def extract(probe: str) -> None:
+    """Run one probe of the task in the notebook's namespace and write its values (see the module
+    docstring); a failure is written as one line for the grader, not raised."""
+    from IPython import get_ipython
+
+    answers = Path(os.environ[ANSWERS_ENV])
+    try:
+        task = json.loads((Path(os.environ[TASK_ENV]) / "task.json").read_text())[probe]
+        with np.load(Path(os.environ[TASK_ENV]) / f"inputs_{probe}.npz", allow_pickle=False) as npz:
+            inputs = {name: npz[name] for name in npz.files}
+        namespace = dict(get_ipython().user_ns)
+        namespace.update(inputs)
+        for part in (task["setup"], task["source"], task["collect"]):
+            exec(compile(part, f"<{probe}>", "exec"), namespace)
+        values = {}
+        for name in task["outputs"]:
+            value = np.asarray(namespace[name])
+            if value.dtype.kind not in PLAIN_KINDS:
+                raise TypeError(f"{name} is not an array of numbers ({value.dtype})")
+            values[name] = value
+        np.savez(answers / f"answers_{probe}.npz", **values)
+        print(f"answers for {probe} written")
+    except BaseException as error:  # noqa: B036 (SystemExit too: the grader reads the reason)
+        (answers / f"{probe}.error").write_text(f"{type(error).__name__}: {error}"[:300])
+        print(f"answers for {probe} not written: {type(error).__name__}: {error}"[:300])
+
+
+def _cap_outputs() -> None:
+    """Keep at most :data:`OUTPUT_LIMIT` characters of output per cell in the executed copy (and
+    in papermill's memory); one line says what was dropped."""
+    from nbclient.client import NotebookClient
+
+    original = NotebookClient.output
+    sizes: dict[int, int] = {}
+
+    def capped(self, outs, msg, display_id, cell_index):
+        size = len(json.dumps(msg.get("content", {})))
+        before = sizes.get(cell_index, 0)
+        sizes[cell_index] = before + size
+        if before + size <= OUTPUT_LIMIT:
+            return original(self, outs, msg, display_id, cell_index)
+        if before <= OUTPUT_LIMIT:
+            msg = {**msg, "msg_type": "stream", "content": {"name": "stderr", "text": "[output capped]\n"}}
+            return original(self, outs, msg, display_id, cell_index)
+        return None
+
+    NotebookClient.output = capped
+
+
+def main(argv: list[str]) -> int:
+    """Execute a grading copy (fast mode, errors allowed, capped output)."""
+    from .notebooks import execute
+
+    if len(argv) != 2:
+        print("usage: python -m helpers.answers GRADING.ipynb EXECUTED.ipynb", file=sys.stderr)
+        return 2
+    _cap_outputs()
+    execute(argv[0], argv[1], {"fast": True}, allow_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
