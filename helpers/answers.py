@@ -25,27 +25,33 @@ PLAIN_KINDS = "biufU"  # bool, int, uint, float, str: what np.load(allow_pickle=
 OUTPUT_LIMIT = 1 << 20  # characters of output kept per cell; the rest is dropped
 
 
+def evaluate(task: dict, inputs: dict[str, np.ndarray], namespace: dict) -> dict[str, np.ndarray]:
+    """Run one probe (``setup``, the exercise's ``source``, ``collect``) in a copy of ``namespace``
+    with ``inputs`` bound over it; its ``outputs`` as plain arrays (a non-numeric one raises)."""
+    namespace = dict(namespace)
+    namespace.update(inputs)
+    for part in (task["setup"], task["source"], task["collect"]):
+        exec(compile(part, "<probe>", "exec"), namespace)
+    values = {}
+    for name in task["outputs"]:
+        value = np.asarray(namespace[name])
+        if value.dtype.kind not in PLAIN_KINDS:
+            raise TypeError(f"{name} is not an array of numbers ({value.dtype})")
+        values[name] = value
+    return values
+
+
 def extract(probe: str) -> None:
-    """Run one probe of the task in the notebook's namespace and write its values (see the module
-    docstring); a failure is written as one line for the grader, not raised."""
+    """Evaluate one probe of the task in the notebook's namespace and write its values (see the
+    module docstring); a failure is written as one line for the grader, not raised."""
     from IPython import get_ipython
 
-    answers = Path(os.environ[ANSWERS_ENV])
+    answers, task_dir = Path(os.environ[ANSWERS_ENV]), Path(os.environ[TASK_ENV])
     try:
-        task = json.loads((Path(os.environ[TASK_ENV]) / "task.json").read_text())[probe]
-        with np.load(Path(os.environ[TASK_ENV]) / f"inputs_{probe}.npz", allow_pickle=False) as npz:
+        task = json.loads((task_dir / "task.json").read_text())[probe]
+        with np.load(task_dir / f"inputs_{probe}.npz", allow_pickle=False) as npz:
             inputs = {name: npz[name] for name in npz.files}
-        namespace = dict(get_ipython().user_ns)
-        namespace.update(inputs)
-        for part in (task["setup"], task["source"], task["collect"]):
-            exec(compile(part, f"<{probe}>", "exec"), namespace)
-        values = {}
-        for name in task["outputs"]:
-            value = np.asarray(namespace[name])
-            if value.dtype.kind not in PLAIN_KINDS:
-                raise TypeError(f"{name} is not an array of numbers ({value.dtype})")
-            values[name] = value
-        np.savez(answers / f"answers_{probe}.npz", **values)
+        np.savez(answers / f"answers_{probe}.npz", **evaluate(task, inputs, get_ipython().user_ns))
         print(f"answers for {probe} written")
     except BaseException as error:  # noqa: B036 (SystemExit too: the grader reads the reason)
         (answers / f"{probe}.error").write_text(f"{type(error).__name__}: {error}"[:300])

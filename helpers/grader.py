@@ -28,6 +28,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -72,7 +73,9 @@ def read_submission(path: str | Path) -> Submission:
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise WorkbookError(f"{path} is not a Jupyter notebook")
     try:
-        nbformat.validate(nb, version=4)
+        with warnings.catch_warnings():  # nbformat warns about (and adds) missing cell ids: not our line
+            warnings.simplefilter("ignore")
+            nbformat.validate(copy.deepcopy(nb), version=4)
     except Exception as error:  # nbformat's ValidationError and friends: one line is enough
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise WorkbookError(f"{path} is not a valid notebook (nbformat 4): {first[:200]}") from None
@@ -243,7 +246,7 @@ def grade(
     instructor = json.loads(submission.source.read_text(encoding="utf-8"))
     nb, warnings = grading_notebook(instructor, submission.nb, notebook)
     warnings = submission.warnings + warnings + ([] if use_sandbox else [NO_SANDBOX_WARNING])
-    theirs = homework.exercise_cells(submission.nb)
+    sources = {c.get("id"): "".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in nb["cells"]}
     scratch = Path(tempfile.mkdtemp(prefix="submission-", dir=folder))
     try:
         task_dir, work = scratch / "task", scratch / "work"
@@ -254,14 +257,7 @@ def grade(
         for probe in judge.PROBES.get(notebook, []):
             inputs[probe.name] = probe.inputs(rng)
             np.savez(task_dir / f"inputs_{probe.name}.npz", **inputs[probe.name])
-            cell = theirs.get(probe.cell)
-            source = homework._source(cell) if cell and probe.rerun else ""
-            task[probe.name] = {
-                "setup": probe.setup,
-                "source": source,
-                "collect": probe.collect,
-                "outputs": list(probe.outputs),
-            }
+            task[probe.name] = judge.task(probe, sources.get(probe.cell, ""))
         (task_dir / "task.json").write_text(json.dumps(task), encoding="utf-8")
         grading, executed, log = work / notebook, work / f"executed_{notebook}", work / "log.txt"
         grading.write_text(json.dumps(nb), encoding="utf-8")

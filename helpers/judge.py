@@ -322,7 +322,7 @@ def _shift_ok(kind: str) -> Verdict:
 # 08 the inverted residual block -------------------------------------------------------------------
 _BLOCK_SETUP = """
 from helpers import mobilenet_v2 as _mobilenet_v2
-block = _mobilenet_v2._layers().InvertedResidual(6, int(block_input.shape[-1]), 1, name="probe_block")
+block = _mobilenet_v2._layers()[2](6, int(block_input.shape[-1]), 1, name="probe_block")
 block.build(block_input.shape)
 for _conv, _kernel, _bias in zip(block.convs(), (expand_kernel, depthwise_kernel, project_kernel),
                                  (expand_bias, depthwise_bias, project_bias)):
@@ -348,7 +348,7 @@ def _block_inputs(rng):
 def _block_ok(i, o):
     from .mobilenet_v2 import _layers
 
-    block = _layers().InvertedResidual(6, i["block_input"].shape[-1], 1)
+    block = _layers()[2](6, i["block_input"].shape[-1], 1)  # (Conv, DepthwiseConv, InvertedResidual, Logits)
     block.build(i["block_input"].shape)
     for conv, part in zip(block.convs(), ("expand", "depthwise", "project"), strict=True):
         conv.kernel.assign(i[f"{part}_kernel"])
@@ -576,6 +576,17 @@ PROBES: dict[str, list[Probe]] = {
         )
     ],
 }
+
+
+def task(probe: Probe, source: str) -> dict:
+    """What the sandbox runs for ``probe`` (:func:`helpers.answers.evaluate`), given the exercise
+    cell's code as the grading copy has it."""
+    return {
+        "setup": probe.setup,
+        "source": source if probe.rerun else "",
+        "collect": probe.collect,
+        "outputs": list(probe.outputs),
+    }
 
 
 def checks_of(notebook: str) -> dict[str, int]:

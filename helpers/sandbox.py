@@ -131,6 +131,7 @@ def command_line(
         "--core=0",
         "--",
     ]
+    bwrap += ["--remount-ro", "/"]  # the sandbox's own root (mount points) read-only too
     return [*bwrap, "--chdir", str(cwd), "--", *limits, *argv]
 
 
