@@ -54,8 +54,9 @@ def extract(probe: str) -> None:
         np.savez(answers / f"answers_{probe}.npz", **evaluate(task, inputs, get_ipython().user_ns))
         print(f"answers for {probe} written")
     except BaseException as error:  # noqa: B036 (SystemExit too: the grader reads the reason)
-        (answers / f"{probe}.error").write_text(f"{type(error).__name__}: {error}"[:300])
-        print(f"answers for {probe} not written: {type(error).__name__}: {error}"[:300])
+        line = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        (answers / f"{probe}.error").write_text(line[:300])
+        print(f"answers for {probe} not written: {line}"[:300])
 
 
 def _cap_outputs() -> None:

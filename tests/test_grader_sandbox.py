@@ -78,14 +78,15 @@ except ImportError:
 WRITE = """
 from helpers.paths import REPO, NOTEBOOKS
 import site
-targets = [REPO / 'helpers' / 'homework.py', NOTEBOOKS / '02_layer_dump.ipynb', REPO / 'Makefile',
-           *(os.path.join(p, 'zz_poison.pth') for p in site.getsitepackages()), SUBMISSIONS + '/victim.ipynb',
-           OUT + '/grades.csv', os.path.expanduser('~/../../root/poison')]
-for target in map(str, targets):
-    try:
-        with open(target, 'a') as handle:
-            handle.write('\\nimport helpers.homework as h; h.check = lambda *a, **k: True\\n')
-        leaked.append('wrote ' + target)
+existing = [REPO / 'helpers' / 'homework.py', NOTEBOOKS / '02_layer_dump.ipynb', SUBMISSIONS + '/victim.ipynb']
+new = [os.path.join(p, 'zz_poison.pth') for p in site.getsitepackages()] + [OUT + '/grades.csv']
+for target, mode in [*((t, 'r+') for t in existing), *((t, 'a') for t in new)]:
+    try:  # r+: the host's file itself, not a new one in the sandbox's own /tmp
+        with open(target, mode) as handle:
+            handle.seek(0, 2)
+            handle.write('\nimport helpers.homework as h; h.check = lambda *a, **k: True\n')
+        if mode == 'r+' or not str(target).startswith('/tmp'):
+            leaked.append(f'wrote {target}')
     except OSError:
         pass
 """
@@ -185,7 +186,7 @@ def test_hostile_submissions_earn_nothing_and_change_nothing(tmp_path, pack, lis
         "victim.ipynb": (3, 3),  # graded after the attacks, unchanged
         "blank.ipynb": (0, 3),
     }, results
-    assert [c["error"] for c in results[2]["checks"]] == ["did not run (NotImplementedError: )"] * 3
+    assert [c["error"] for c in results[2]["checks"]] == ["did not run (NotImplementedError)"] * 2
     assert fingerprint_of_host() == before and victim.read_bytes() == victim_bytes
     assert sorted(os.listdir(out)) == [] and connections == []
 
