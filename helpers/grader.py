@@ -28,6 +28,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -36,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import answers, homework, judge, sandbox
+from . import answers, homework, judge, native_log, sandbox
 from .errors import WorkbookError
 from .paths import NOTEBOOKS, REPO
 
@@ -45,6 +46,7 @@ MAX_SUBMISSION_BYTES = 20 << 20
 MAX_ANSWER_BYTES = 16 << 20
 NO_SANDBOX_WARNING = "graded WITHOUT the sandbox (--no-sandbox): the submission could read, write and fake anything"
 LEFT_OUT = ("judge.py", "grader.py")  # the trusted side: not in the sandbox's copy of the workbook
+_JUDGING = threading.Lock()  # native_log.filtered() redirects the process's stderr: one verdict at a time
 
 
 @dataclass
@@ -132,6 +134,9 @@ def _view(folder: Path) -> Path:
         (view / "notebooks" / source.name).write_text(json.dumps(edition), encoding="utf-8")
     for mount in ("images", ".venv"):
         (view / mount).mkdir()
+    for cache in _caches():  # a cache inside the repository (build/cache/...) needs its mount point
+        if cache.is_relative_to(REPO):
+            (view / cache.relative_to(REPO)).mkdir(parents=True, exist_ok=True)
     return view
 
 
@@ -307,7 +312,8 @@ def grade(
         checks = []
         for probe in judge.PROBES.get(notebook, []):
             values, error = _read_answers(work, probe.name)
-            checks += judge.verdicts(probe, inputs[probe.name], values, error or why)
+            with _JUDGING, native_log.filtered():  # 06/08's references import TensorFlow: no start-up lines
+                checks += judge.verdicts(probe, inputs[probe.name], values, error or why)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return {
@@ -368,9 +374,10 @@ def write_reports(results: list[dict], out: str | Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "grades.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["submission", "notebook", "score", "max_score", "error"])
+        writer.writerow(["submission", "notebook", "score", "max_score", "error", "warnings"])
         for r in results:
-            writer.writerow([r["submission"], r["notebook"], r["score"], r["max_score"], r.get("error", "")])
+            row = [r["submission"], r["notebook"], r["score"], r["max_score"], r.get("error", "")]
+            writer.writerow([*row, "; ".join(r["warnings"])])
     for r in results:
         rows = "".join(
             f"<tr><td>{html.escape(c['name'])}</td><td>{'passed' if c['passed'] else 'failed'}</td>"

@@ -78,7 +78,9 @@ except ImportError:
 WRITE = """
 from helpers.paths import REPO, NOTEBOOKS
 import site
-existing = [REPO / 'helpers' / 'homework.py', NOTEBOOKS / '02_layer_dump.ipynb', SUBMISSIONS + '/victim.ipynb']
+from helpers import data
+cached = [p for p in glob.glob(str(data.cache_dir() / '**'), recursive=True) if os.path.isfile(p)][:3]
+existing = [REPO / 'helpers' / 'homework.py', NOTEBOOKS / '02_layer_dump.ipynb', SUBMISSIONS + '/victim.ipynb', *cached]
 new = [os.path.join(p, 'zz_poison.pth') for p in site.getsitepackages()] + [OUT + '/grades.csv']
 for target, mode in [*((t, 'r+') for t in existing), *((t, 'a') for t in new)]:
     try:  # r+: the host's file itself, not a new one in the sandbox's own /tmp
