@@ -22,7 +22,8 @@ import numpy as np
 TASK_ENV = "WORKBOOK_TASK"  # the read-only folder with task.json and the inputs
 ANSWERS_ENV = "WORKBOOK_ANSWERS"  # the writable folder for the answers
 PLAIN_KINDS = "biufU"  # bool, int, uint, float, str: what np.load(allow_pickle=False) reads back
-OUTPUT_LIMIT = 1 << 20  # characters of output kept per cell; the rest is dropped
+OUTPUT_LIMIT = 4 << 20  # characters of output kept per cell (a figure is a few hundred kB); the rest is dropped
+TOTAL_OUTPUT_LIMIT = 32 << 20  # characters of output kept in all
 
 
 def evaluate(task: dict, inputs: dict[str, np.ndarray], namespace: dict) -> dict[str, np.ndarray]:
@@ -60,8 +61,9 @@ def extract(probe: str) -> None:
 
 
 def _cap_outputs() -> None:
-    """Keep at most :data:`OUTPUT_LIMIT` characters of output per cell in the executed copy (and
-    in papermill's memory); one line says what was dropped."""
+    """Keep at most :data:`OUTPUT_LIMIT` characters of output per cell and :data:`TOTAL_OUTPUT_LIMIT`
+    in all (in papermill's memory and the executed copy, which stays below the sandbox's file-size
+    limit); one stderr line says where output was dropped."""
     from nbclient.client import NotebookClient
 
     original = NotebookClient.output
@@ -69,13 +71,17 @@ def _cap_outputs() -> None:
 
     def capped(self, outs, msg, display_id, cell_index):
         size = len(json.dumps(msg.get("content", {})))
-        before = sizes.get(cell_index, 0)
+        before, total = sizes.get(cell_index, 0), sum(sizes.values())
         sizes[cell_index] = before + size
-        if before + size <= OUTPUT_LIMIT:
+        if before + size <= OUTPUT_LIMIT and total + size <= TOTAL_OUTPUT_LIMIT:
             return original(self, outs, msg, display_id, cell_index)
-        if before <= OUTPUT_LIMIT:
-            msg = {**msg, "msg_type": "stream", "content": {"name": "stderr", "text": "[output capped]\n"}}
-            return original(self, outs, msg, display_id, cell_index)
+        if before <= OUTPUT_LIMIT and total <= TOTAL_OUTPUT_LIMIT:
+            sizes[cell_index] = OUTPUT_LIMIT + 1  # one notice per cell
+            header = {**msg["header"], "msg_type": "stream"}
+            notice = {"name": "stderr", "text": "[output capped by the grader]\n"}
+            return original(
+                self, outs, {**msg, "header": header, "msg_type": "stream", "content": notice}, None, cell_index
+            )
         return None
 
     NotebookClient.output = capped

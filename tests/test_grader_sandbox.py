@@ -215,11 +215,11 @@ def test_the_time_limit_holds_and_nothing_survives(tmp_path, pack):
     )
     temporary = set(os.listdir(tempfile.gettempdir()))
     start = time.monotonic()
-    (result,) = grader.grade_all([str(hang)], timeout=25)
+    (result,) = grader.grade_all([str(hang)], timeout=40)
     elapsed = time.monotonic() - start
-    assert elapsed < 25 + 10, elapsed  # the grader's own set-up is part of the 10 s
-    assert result["score"] == 0 and "stopped after the time limit of 25 s" in result["warnings"]
-    assert all(c["error"] == "did not run (stopped after the time limit of 25 s)" for c in result["checks"])
+    assert elapsed < 40 + 10, elapsed  # the grader's own set-up is part of the 10 s
+    assert result["score"] == 0 and "stopped after the time limit of 40 s" in result["warnings"]
+    assert all(c["error"] == "did not run (stopped after the time limit of 40 s)" for c in result["checks"])
     assert processes_with("sleep 4242") == []
     assert not {n for n in set(os.listdir(tempfile.gettempdir())) - temporary if n.startswith("grading-")}
 
