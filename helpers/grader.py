@@ -39,7 +39,8 @@ import numpy as np
 
 from . import answers, homework, judge, native_log, sandbox
 from .errors import WorkbookError
-from .paths import NOTEBOOKS, REPO
+from .notebooks import notebook_list
+from .paths import REPO
 
 DEFAULT_TIMEOUT_S = 900
 MAX_SUBMISSION_BYTES = 20 << 20
@@ -74,6 +75,16 @@ def read_submission(path: str | Path) -> Submission:
         raise WorkbookError(f"{path} is not a Jupyter notebook") from None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise WorkbookError(f"{path} is not a Jupyter notebook")
+    metadata = nb.get("metadata")
+    stamp = metadata.get(homework.STAMP) if isinstance(metadata, dict) else {}
+    names = {p.name: p for p in notebook_list()}
+    if isinstance(metadata, dict) and (
+        not isinstance(stamp, dict) or not isinstance(stamp.get("source"), str) or stamp["source"] not in names
+    ):
+        raise WorkbookError(
+            f"{path} is not a notebook of this workbook (no student-edition stamp naming one of notebooks/*.ipynb); "
+            "hand in the notebook from `make student`"
+        )
     try:
         with warnings.catch_warnings():  # nbformat warns about (and adds) missing cell ids: not our line
             warnings.simplefilter("ignore")
@@ -81,13 +92,6 @@ def read_submission(path: str | Path) -> Submission:
     except Exception as error:  # nbformat's ValidationError and friends: one line is enough
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise WorkbookError(f"{path} is not a valid notebook (nbformat 4): {first[:200]}") from None
-    stamp = nb["metadata"].get(homework.STAMP)
-    names = {p.name: p for p in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))}
-    if not isinstance(stamp, dict) or not isinstance(stamp.get("source"), str) or stamp["source"] not in names:
-        raise WorkbookError(
-            f"{path} is not a notebook of this workbook (no student-edition stamp naming one of notebooks/*.ipynb); "
-            "hand in the notebook from `make student`"
-        )
     source = names[stamp["source"]]
     submission = Submission(str(path), nb, source)
     current = homework.fingerprint(source)
@@ -129,7 +133,7 @@ def _view(folder: Path) -> Path:
         if module.name not in LEFT_OUT:
             shutil.copy2(module, view / "helpers" / module.name)
     (view / "notebooks").mkdir()
-    for source in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+    for source in notebook_list():
         edition = homework.student_edition(json.loads(source.read_text("utf-8")), source.name, "")
         (view / "notebooks" / source.name).write_text(json.dumps(edition), encoding="utf-8")
     for mount in ("images", ".venv"):

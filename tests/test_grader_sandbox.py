@@ -235,7 +235,7 @@ def test_a_dead_kernel_is_graded_as_far_as_it_got_and_output_is_capped(tmp_path,
     solved_spam = submission(tmp_path, "solved_spam", SOLVE + "print('y' * 60_000_000)\n")
     bad = tmp_path / "bad.ipynb"
     bad.write_text(json.dumps({**json.loads(solved_spam.read_text()), "metadata": []}))
-    command = [sys.executable, "-m", "helpers", "grade", str(spam), str(bad), str(solved_spam), "--json"]
+    command = [sys.executable, "-m", "helpers", "grade", str(spam), str(bad), str(solved_spam), "--json", "--jobs", "2"]
     result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=400)
     assert result.returncode == 0, result.stderr
     spam_row, bad_row, solved_row = json.loads(result.stdout)
