@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import warnings
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -136,8 +137,9 @@ def _view(folder: Path) -> Path:
     for source in notebook_list():
         edition = homework.student_edition(json.loads(source.read_text("utf-8")), source.name, "")
         (view / "notebooks" / source.name).write_text(json.dumps(edition), encoding="utf-8")
-    for mount in ("images", ".venv"):
-        (view / mount).mkdir()
+    (view / "images").mkdir()
+    if Path(sys.prefix).is_relative_to(REPO):  # the venv's mount point
+        (view / Path(sys.prefix).relative_to(REPO)).mkdir(parents=True)
     for cache in _caches():  # a cache inside the repository (build/cache/...) needs its mount point
         if cache.is_relative_to(REPO):
             (view / cache.relative_to(REPO)).mkdir(parents=True, exist_ok=True)
@@ -227,6 +229,9 @@ def _read_answers(work: Path, name: str) -> tuple[dict | None, str]:
     path = work / f"answers_{name}.npz"
     if path.is_file() and not path.is_symlink() and path.stat().st_size <= MAX_ANSWER_BYTES:
         try:
+            with zipfile.ZipFile(path) as archive:  # what it would unpack to, before unpacking it
+                if sum(item.file_size for item in archive.infolist()) > MAX_ANSWER_BYTES:
+                    return None, f"answers larger than {MAX_ANSWER_BYTES >> 20} MB"
             with np.load(path, allow_pickle=False) as npz:
                 return {key: npz[key] for key in npz.files}, ""
         except Exception as error:  # a truncated or forged file: no answers
@@ -293,7 +298,8 @@ def grade(
         env["WORKBOOK_DATA"] = str(pack) if pack else ""
         command = [sys.executable, "-m", "helpers.answers", str(grading), str(executed)]
         if use_sandbox:
-            binds = [(view, REPO), (REPO / "images", REPO / "images"), (REPO / ".venv", REPO / ".venv")]
+            venv = Path(sys.prefix)  # the venv (REPO/.venv for make setup), read-only over the view
+            binds = [(view, REPO), (REPO / "images", REPO / "images"), (venv, venv)]
             binds += [(p, p) for p in (pack, host_cache, host_bottlenecks) if p and p.is_dir()]
             binds += [(task_dir, task_dir)]
             line = sandbox.command_line(

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from helpers import grader, homework, sandbox
+from helpers import data, grader, homework, sandbox
 from helpers.paths import NOTEBOOKS, REPO
 
 pytestmark = pytest.mark.skipif(sandbox.unavailable() is not None, reason="no bubblewrap here (make sandbox)")
@@ -79,7 +79,7 @@ WRITE = """
 from helpers.paths import REPO, NOTEBOOKS
 import site
 from helpers import data
-cached = [p for p in glob.glob(str(data.cache_dir() / '**'), recursive=True) if os.path.isfile(p)][:3]
+cached = [p for p in glob.glob(str(data.cache_dir() / '**'), recursive=True) if os.path.isfile(p)][:50]
 existing = [REPO / 'helpers' / 'homework.py', NOTEBOOKS / '02_layer_dump.ipynb', SUBMISSIONS + '/victim.ipynb', *cached]
 new = [os.path.join(p, 'zz_poison.pth') for p in site.getsitepackages()] + [OUT + '/grades.csv']
 for target, mode in [*((t, 'r+') for t in existing), *((t, 'a') for t in new)]:
@@ -165,6 +165,9 @@ def test_hostile_submissions_earn_nothing_and_change_nothing(tmp_path, pack, lis
     out = tmp_path / "out"
     out.mkdir()
     victim = submission(tmp_path, "victim", SOLVE)
+    cached = data.cache_dir() / "litert" / "grading-probe.tflite"  # the sandbox reads the caches, never writes them
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_bytes(b"cached conversion")
     before, victim_bytes = fingerprint_of_host(), victim.read_bytes()
     constants = (
         f"PORT = {port}\nSUBMISSIONS = {str(tmp_path)!r}\nOUT = {str(out)!r}\nHOST_HOME = {os.path.expanduser('~')!r}\n"
@@ -190,6 +193,7 @@ def test_hostile_submissions_earn_nothing_and_change_nothing(tmp_path, pack, lis
     }, results
     assert [c["error"] for c in results[2]["checks"]] == ["did not run (NotImplementedError)"] * 2
     assert fingerprint_of_host() == before and victim.read_bytes() == victim_bytes
+    assert cached.read_bytes() == b"cached conversion"
     assert sorted(os.listdir(out)) == [] and connections == []
 
 
@@ -246,3 +250,14 @@ def test_a_dead_kernel_is_graded_as_far_as_it_got_and_output_is_capped(tmp_path,
     )
     assert spam_row["score"] == 0 and all(c["error"].startswith("did not run (") for c in spam_row["checks"])
     assert solved_row["score"] == 3  # a capped 60 MB print does not stop the grading
+
+
+def test_no_sandbox_says_so_in_every_report(tmp_path, pack):
+    blank = submission(tmp_path, "blank", "raise NotImplementedError()\n")
+    command = [sys.executable, "-m", "helpers", "grade", str(blank), "--no-sandbox", "--out", str(tmp_path / "out")]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines() == [f"warning: {grader.NO_SANDBOX_WARNING}"]
+    assert f"warning: {grader.NO_SANDBOX_WARNING}" in result.stdout  # the terminal report
+    assert grader.NO_SANDBOX_WARNING in (tmp_path / "out" / "grades.csv").read_text()
+    assert grader.NO_SANDBOX_WARNING in (tmp_path / "out" / "blank.html").read_text()
