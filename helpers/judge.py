@@ -6,7 +6,8 @@ which its extract cell goes, the inputs the grader draws afresh for every submis
 code run before and after the student's code inside the sandbox (``setup``, ``collect``), the
 values it reads back (``outputs``) and the checks judged on them here, each ``name -> (points,
 verdict)``. A verdict sees the inputs and the returned values only, never the student's kernel,
-and compares them with a reference computed here by the workbook's tested code. The check names
+and compares them with a reference computed here by the workbook's tested code; ``notes`` says
+where a check is judged differently from the notebook's own ``homework.check``. The check names
 and points are those of the instructor notebook's ``homework.check`` calls (tested), so the
 instructor edition under ``make test`` and the grader agree on what is graded.
 
