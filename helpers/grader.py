@@ -307,7 +307,9 @@ def grade(
             )
             outcome = sandbox.run(line, timeout=timeout, log=log)
         else:
-            plain = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+            home = work / "home"  # kernel connection files and IPython/matplotlib settings: removed below
+            home.mkdir()
+            plain = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG")} | {"HOME": str(home)}
             outcome = _run_unsandboxed(command, plain | env, timeout, log)
         if outcome.timed_out:
             why = f"stopped after the time limit of {timeout} s"

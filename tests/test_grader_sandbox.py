@@ -111,6 +111,8 @@ for pid in filter(str.isdigit, os.listdir('/proc')):
         pass
 """
 FAKE = """
+import subprocess
+subprocess.Popen(['sleep', '4243'], start_new_session=True)  # detached: must not outlive the grading
 from helpers import homework, records
 from IPython import get_ipython
 from IPython.display import display
@@ -194,6 +196,7 @@ def test_hostile_submissions_earn_nothing_and_change_nothing(tmp_path, pack, lis
     assert [c["error"] for c in results[2]["checks"]] == ["did not run (NotImplementedError)"] * 2
     assert fingerprint_of_host() == before and victim.read_bytes() == victim_bytes
     assert cached.read_bytes() == b"cached conversion"
+    assert processes_with("sleep 4243") == []
     assert sorted(os.listdir(out)) == [] and connections == []
 
 
