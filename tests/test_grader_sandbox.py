@@ -23,8 +23,13 @@ import pytest
 from helpers import data, grader, homework, sandbox
 from helpers.paths import NOTEBOOKS, REPO
 
-pytestmark = pytest.mark.skipif(sandbox.unavailable() is not None, reason="no bubblewrap here (make sandbox)")
-# (make test depends on `make sandbox`, so CI never skips these.)
+
+@pytest.fixture(autouse=True)
+def bubblewrap():
+    """A clear failure, never a skip, without bubblewrap (`make test` installs it: `make sandbox`)."""
+    if reason := sandbox.unavailable():
+        pytest.fail(reason)
+
 
 NOTEBOOK = "01_classify.ipynb"
 SOLVE = "probabilities = ranking.softmax(logits); top5_indices = np.argsort(-probabilities)[:5]\n"
