@@ -12,7 +12,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONHASHSEED ?= 0
 
 .DEFAULT_GOAL := help
-.PHONY: help setup workbook test browser bench lab tensorboard lint clean student grade pack
+.PHONY: help setup workbook test browser sandbox bench lab tensorboard lint clean student grade pack
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -33,7 +33,7 @@ $(STAMP): requirements.txt pyproject.toml jupyter/overrides.json
 workbook: setup ## execute every notebook into build/notebooks and render build/html
 	$(BIN)/python -m helpers.notebooks
 
-test: setup browser ## unit tests + every notebook in fast mode + 01/04/08 in Chromium (pytest)
+test: setup browser sandbox ## unit tests + every notebook in fast mode + 01/04/08 in Chromium (pytest)
 	$(BIN)/python -m pytest
 
 # The real-browser test drives Chromium: Debian's package (apt, as root or with sudo), else
@@ -50,10 +50,23 @@ browser: setup ## a Chromium for the browser test
 	$(BIN)/python -m playwright install chromium >/dev/null 2>&1 && exit 0; \
 	echo "no Chromium for the browser test: apt-get install chromium (Debian), or .venv/bin/python -m playwright install chromium (online), or set WORKBOOK_CHROMIUM" >&2; exit 1
 
+# The grader runs every submission under bubblewrap: Debian's package (apt, as root or with sudo) when
+# bwrap is missing; otherwise stop with one line saying how to provide it.
+sandbox: ## bubblewrap, the grading sandbox
+	@if command -v bwrap >/dev/null && command -v prlimit >/dev/null; then exit 0; fi; \
+	SUDO=$$( [ "$$(id -u)" = 0 ] && echo "" || (command -v sudo >/dev/null && sudo -n true 2>/dev/null && echo sudo) || echo none ); \
+	if [ "$$SUDO" != none ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's bubblewrap for the grading sandbox"; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null 2>&1 && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap >/dev/null 2>&1; } ; \
+	fi; \
+	command -v bwrap >/dev/null && command -v prlimit >/dev/null && exit 0; \
+	echo "no bubblewrap for the grading sandbox: apt-get install bubblewrap (Debian/Ubuntu; prlimit is in util-linux), dnf install bubblewrap (Fedora), or grade with --no-sandbox" >&2; exit 1
+
 student: setup ## write the student edition of every notebook into build/student
 	$(BIN)/python -m helpers student --out build/student
 
-grade: setup ## grade SUBMISSIONS="a.ipynb b.ipynb" into build/grades (JOBS=2 to run in parallel)
+grade: setup sandbox ## grade SUBMISSIONS="a.ipynb b.ipynb" into build/grades, sandboxed (JOBS=2 in parallel)
 	$(BIN)/python -m helpers grade $(SUBMISSIONS) --out build/grades --jobs $(or $(JOBS),1)
 
 pack: setup ## build an offline data pack: DIR=/path (ONLY="name ..." for some files, VERIFY=1 to check one)

@@ -164,8 +164,50 @@ def cli_section(runs: int = 3) -> None:
     )
 
 
+def grading_section(jobs: int = 1) -> dict[str, float]:
+    """Seconds to grade one solved submission of each notebook in the sandbox (the instructor's
+    solutions put into the student edition), one after the other, and their sum."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from . import grader, homework
+    from .notebooks import notebook_list
+
+    seconds = {}
+    with tempfile.TemporaryDirectory() as folder:
+        paths = []
+        for source in notebook_list():
+            instructor = json.loads(source.read_text(encoding="utf-8"))
+            edition = homework.student_edition(instructor, source.name, homework.fingerprint(source))
+            solved = homework.exercise_cells(instructor)
+            for cell in edition["cells"]:
+                if cell.get("id") in solved:
+                    cell["source"] = solved[cell["id"]]["source"]
+            paths.append(Path(folder) / source.name)
+            paths[-1].write_text(json.dumps(edition), encoding="utf-8")
+        print(f"\ngrading one solved submission of each notebook, sandboxed, --jobs {jobs}:")
+        start = time.perf_counter()
+        if jobs == 1:
+            for path in paths:
+                begin = time.perf_counter()
+                (result,) = grader.grade_all([str(path)], timeout=900)
+                seconds[path.name] = time.perf_counter() - begin
+                print(f"  {path.name:<28} {seconds[path.name]:6.1f} s  {result['score']} / {result['max_score']}")
+        else:
+            results = grader.grade_all([str(p) for p in paths], jobs=jobs, timeout=900)
+            print("  " + ", ".join(f"{r['notebook'][:2]} {r['score']}/{r['max_score']}" for r in results))
+        seconds["total"] = time.perf_counter() - start
+    print(f"  all ten: {seconds['total']:.0f} s  (aim: <= 120 s; the sandbox adds <= 1 s per submission)")
+    return seconds
+
+
 def main(repeats: int = 20) -> int:
-    """Print Keras vs frozen graph, folded vs unfolded, LiteRT vs the floor, and both CLI backends."""
+    """Print Keras vs frozen graph, folded vs unfolded, LiteRT vs the floor, both CLI backends and
+    the grading times (``python -m helpers.bench grading [JOBS]``: the grading times only)."""
+    if sys.argv[1:2] == ["grading"]:
+        grading_section(int(sys.argv[2]) if len(sys.argv) > 2 else 1)
+        return 0
     from .native_log import filtered
 
     with filtered():  # TensorFlow's start-up banner (oneDNN, CUDA probe) is not part of the report
@@ -198,6 +240,7 @@ def main(repeats: int = 20) -> int:
     litert_section(model, photo, repeats)
     width_section(repeats)
     cli_section()
+    grading_section()
     return 0
 
 

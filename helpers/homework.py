@@ -11,8 +11,9 @@ The committed notebooks are the *instructor edition*:
 :func:`student_edition` replaces every solution by ``# YOUR CODE HERE`` / ``raise
 NotImplementedError()`` (markdown: ``YOUR ANSWER HERE``), drops hidden tests and outputs, and
 stamps the notebook's metadata with its source. :func:`grading_copy` takes the instructor notebook,
-strips its solutions, keeps its hidden tests, and puts in a submission's ``exercise`` cells by cell
-id: every check comes from the instructor's copy, so editing a check cell earns nothing.
+strips its solutions and its hidden tests, and puts in a submission's ``exercise`` cells by cell
+id: every other cell comes from the instructor's copy, so editing a check cell changes nothing.
+Checks in a grading copy only give the student feedback; :mod:`helpers.judge` decides the grade.
 """
 
 from __future__ import annotations
@@ -128,8 +129,8 @@ def exercise_cells(nb) -> dict[str, dict]:
 
 
 def grading_copy(instructor, submission) -> tuple[dict, list[str]]:
-    """The instructor notebook with its solutions stripped, its hidden tests kept and the
-    submission's exercise cells put in by id; returns it with warnings (exercise cells missing)."""
+    """The instructor notebook with its solutions and hidden tests stripped and the submission's
+    exercise cells put in by id; returns it with warnings (exercise cells missing)."""
     out = copy.deepcopy(instructor)
     theirs = exercise_cells(submission)
     warnings = []
@@ -137,6 +138,7 @@ def grading_copy(instructor, submission) -> tuple[dict, list[str]]:
         if cell["cell_type"] == "code":
             cell["outputs"], cell["execution_count"] = [], None
         if EXERCISE_TAG not in _tags(cell):
+            cell["source"] = strip_hidden_tests(_source(cell))
             continue
         if cell.get("id") in theirs:
             cell["source"] = _source(theirs[cell["id"]])

@@ -1,0 +1,612 @@
+"""The trusted side of grading: what each graded check asks of a submission, and its verdict.
+
+:data:`PROBES` is the machine-readable description, per notebook, of every graded fact: a probe
+names the exercise cell whose code it re-runs (``rerun``) or whose function it calls, the cell after
+which its extract cell goes, the inputs the grader draws afresh for every submission (``inputs``),
+code run before and after the student's code inside the sandbox (``setup``, ``collect``), the
+values it reads back (``outputs``) and the checks judged on them here, each ``name -> (points,
+verdict)``. A verdict sees the inputs and the returned values only, never the student's kernel,
+and compares them with a reference computed here by the workbook's tested code; ``notes`` says
+where a check is judged differently from the notebook's own ``homework.check``. The check names
+and points are those of the instructor notebook's ``homework.check`` calls (tested), so the
+instructor edition under ``make test`` and the grader agree on what is graded.
+
+This module (with :mod:`helpers.grader`) is left out of the sandbox's copy of the workbook: the
+hidden tests live here, not in anything a submission can read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+Arrays = dict[str, np.ndarray]
+Verdict = Callable[[Arrays, Arrays], bool]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One extraction point of a notebook and the checks judged on what it returns."""
+
+    name: str
+    cell: str  # the exercise cell (its id in the instructor notebook)
+    after: str  # the cell after which the extract cell runs
+    inputs: Callable[[np.random.Generator], Arrays]
+    outputs: tuple[str, ...]
+    checks: dict[str, tuple[int, Verdict]]
+    rerun: bool = True  # re-run the exercise cell's code on the inputs (else: only setup/collect)
+    setup: str = ""
+    collect: str = ""
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+def _close(a, b, **tolerance) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and a.dtype.kind in "biuf" and bool(np.allclose(a, b, **tolerance))
+
+
+# 01 softmax and top-5 -----------------------------------------------------------------------------
+def _logits(rng):
+    return {"logits": (rng.normal(0, 3, 1000)).astype(np.float32)}
+
+
+def _softmax_ok(i, o):
+    from .ranking import softmax
+
+    return _close(o["probabilities"], softmax(i["logits"]), atol=1e-9)
+
+
+def _top5_ok(i, o):
+    from .ranking import softmax, top_k
+
+    return np.asarray(o["top5_indices"]).tolist() == [p.index for p in top_k(softmax(i["logits"]), 5)]
+
+
+def _sums_to_one(i, o):
+    p = np.asarray(o["probabilities"])
+    return p.dtype.kind == "f" and p.shape == i["logits"].shape and abs(float(p.sum()) - 1.0) < 1e-6
+
+
+# 02 Const nodes of a frozen graph -----------------------------------------------------------------
+_GRAPH_SETUP = """
+graph = tf.compat.v1.GraphDef()
+for _name, _op, _shape in zip(graph_names, graph_ops, graph_shapes):
+    _node = graph.node.add()
+    _node.name, _node.op = str(_name), str(_op)
+    if _node.op == "Const":
+        _value = np.zeros([int(s) for s in str(_shape).split(",")], np.float32)
+        _node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(_value))
+first = int(first)
+"""
+_GRAPH_COLLECT = """
+row_names = [str(name) for name, _ in rows]
+row_shapes = [",".join(str(int(s)) for s in shape) for _, shape in rows]
+"""
+
+
+def _graph(rng):
+    names, ops, shapes = ["input"], ["Placeholder"], [""]
+    channels = 3
+    for layer in range(int(rng.integers(4, 7))):
+        scope = f"MobilenetV1/Conv2d_{layer}" + ("" if layer == 0 else rng.choice(["_depthwise", "_pointwise"]))
+        out = int(rng.integers(2, 9))
+        kernel = "depthwise_weights" if scope.endswith("_depthwise") else "weights"
+        side = int(rng.integers(1, 4))
+        shape = f"3,3,{channels},1" if kernel == "depthwise_weights" else f"{side},3,{channels},{out}"
+        rows = [(f"{scope}/{kernel}", shape)] + [
+            (f"{scope}/BatchNorm/{p}", str(out if kernel == "weights" else channels))
+            for p in ("gamma", "beta", "moving_mean", "moving_variance")
+        ]
+        for name, shape_text in rows:
+            names += [name, f"{name}/read"]
+            ops += ["Const", "Identity"]
+            shapes += [shape_text, ""]
+        names += [f"{scope}/Relu6", f"Other/{layer}/weights"]
+        ops += ["Relu6", "Const"]
+        shapes += ["", "2"]
+        channels = out if kernel == "weights" else channels
+    return {
+        "graph_names": np.array(names),
+        "graph_ops": np.array(ops),
+        "graph_shapes": np.array(shapes),
+        "first": np.array(int(rng.integers(1, 4))),
+    }
+
+
+def _graph_rows(i) -> list[tuple[str, str]]:
+    """The Const nodes of the first ``first`` ``MobilenetV1/Conv2d_*`` scopes, in graph order."""
+    found = [
+        (str(n), str(s))
+        for n, o, s in zip(i["graph_names"], i["graph_ops"], i["graph_shapes"], strict=True)
+        if o == "Const" and str(n).startswith("MobilenetV1/Conv2d_")
+    ]
+    scopes = list(dict.fromkeys(n.split("/")[1] for n, _ in found))[: int(i["first"])]
+    return [(n, s) for n, s in found if n.split("/")[1] in scopes]
+
+
+def _graph_walk_ok(i, o):
+    got = list(zip(np.asarray(o["row_names"]).tolist(), np.asarray(o["row_shapes"]).tolist(), strict=False))
+    return len(o["row_names"]) == len(o["row_shapes"]) and got == _graph_rows(i)
+
+
+def _five_per_layer(i, o):
+    return np.asarray(o["row_names"]).size == 5 * int(i["first"])
+
+
+# 03 BatchNorm fold --------------------------------------------------------------------------------
+def _batchnorm(rng):
+    channels = 8
+    return {
+        "w": rng.normal(0, 0.3, (3, 3, 3, channels)).astype(np.float32),
+        "gamma": rng.uniform(0.2, 3, channels).astype(np.float32),
+        "beta": rng.normal(0, 1, channels).astype(np.float32),
+        "mean": rng.normal(0, 2, channels).astype(np.float32),
+        "variance": rng.uniform(0.01, 5, channels).astype(np.float32),
+        "epsilon": np.array(0.001),
+    }
+
+
+def _fold(i):
+    from .bn_fold import fold
+
+    return fold(i["w"], i["gamma"], i["beta"], i["mean"], i["variance"], float(i["epsilon"]))
+
+
+def _fold_on_patches(i, o):
+    """Conv + BatchNorm against the folded conv on 64 random 3x3x3 patches (one output pixel each)."""
+    kernel, bias = np.asarray(o["folded_kernel"], np.float64), np.asarray(o["folded_bias"], np.float64)
+    if kernel.shape != i["w"].shape or bias.shape != i["beta"].shape:
+        return False
+    patches = np.random.default_rng(1).uniform(-1, 1, (64, *i["w"].shape[:3]))
+    z = np.einsum("nhwi,hwio->no", patches, i["w"].astype(np.float64))
+    reference = i["gamma"] * (z - i["mean"]) / np.sqrt(i["variance"] + float(i["epsilon"])) + i["beta"]
+    folded = np.einsum("nhwi,hwio->no", patches, kernel) + bias
+    return float(np.abs(folded - reference).max()) < 1e-4 * max(1.0, float(np.abs(reference).max()))
+
+
+# 04 subset softmax --------------------------------------------------------------------------------
+def _subset(rng):
+    return {
+        "all_logits": rng.normal(0, 4, (3, 1000)).astype(np.float32),
+        "indices": rng.choice(1000, 10, replace=False),
+    }
+
+
+def _subset_expected(i):
+    from .ranking import softmax, top_k
+
+    indices = [int(k) for k in i["indices"]]
+    return np.array(
+        [
+            [
+                p.subset_probability
+                for p in sorted(top_k(softmax(row), len(indices), subset=indices), key=lambda p: indices.index(p.index))
+            ]
+            for row in i["all_logits"]
+        ]
+    )
+
+
+def _rows_sum_to_one(i, o):
+    p = np.asarray(o["subset_probabilities"])
+    return (
+        p.dtype.kind == "f"
+        and p.shape == (len(i["all_logits"]), len(i["indices"]))
+        and _close(p.sum(axis=1), np.ones(len(p)), atol=1e-6)
+    )
+
+
+# 05 the CNN challenger ----------------------------------------------------------------------------
+_CNN_COLLECT = """
+candidate = cnn_challenger()
+n_conv = sum(isinstance(layer, keras.layers.Conv2D) for layer in candidate.layers)
+n_params = candidate.count_params()
+model_name = str(candidate.name)
+"""
+_CNN_PREDICT = """
+cnn_predicted = np.asarray(trained["cnn_challenger"].predict(x_test[digits], verbose=0)).argmax(axis=1)
+"""
+
+
+def _digits(rng):
+    return {"digits": np.sort(rng.choice(10_000, 2_000, replace=False))}
+
+
+def _cnn_accuracy(i, o):
+    """Above 0.80 on 2,000 test digits the grader drew (fast mode: 1 epoch on 5,500 digits)."""
+    from .datasets import load_mnist
+
+    _, (_, y_test) = load_mnist()
+    predicted = np.asarray(o["cnn_predicted"])
+    return predicted.shape == i["digits"].shape and float(np.mean(predicted == y_test[i["digits"]])) > 0.80
+
+
+# 06 the new head ----------------------------------------------------------------------------------
+_HEAD_COLLECT = """
+probe = new_head(int(n_classes), features)
+trainable = sum(int(np.prod(w.shape)) for w in probe.trainable_weights)
+output_shape = [-1 if d is None else int(d) for d in probe.output_shape]
+probabilities = np.asarray(probe(x, training=False))
+dense = [layer for layer in probe.layers if isinstance(layer, keras.layers.Dense)]
+n_dense = len(dense)
+if n_dense == 1:
+    dense[0].set_weights([dense_kernel, dense_bias])
+    standardised = np.asarray(probe(x, training=False))
+else:
+    standardised = np.zeros(0)
+"""
+
+
+def _head_inputs(rng):
+    n, d, k = 64, 12, 5
+    features = rng.gamma(2.0, 1.5, (n, d)).astype(np.float32)
+    features[:, 3] = 0.0  # a dead channel, as MobileNet 0.25 has: the variance floor matters
+    return {
+        "features": features,
+        "n_classes": np.array(k),
+        "x": rng.gamma(2.0, 1.5, (8, d)).astype(np.float32),
+        "dense_kernel": rng.normal(0, 0.5, (d, k)).astype(np.float32),
+        "dense_bias": rng.normal(0, 0.5, k).astype(np.float32),
+    }
+
+
+def _head_shape(i, o):
+    d, k = i["features"].shape[1], int(i["n_classes"])
+    p = np.asarray(o["probabilities"])
+    return (
+        np.asarray(o["output_shape"]).tolist() == [-1, k]
+        and int(o["trainable"]) == d * k + k
+        and p.shape == (len(i["x"]), k)
+        and _close(p.sum(axis=1), np.ones(len(p)), atol=1e-5)
+    )
+
+
+def _head_standardises(i, o):
+    from .transfer import head
+
+    if int(o["n_dense"]) != 1:
+        return False
+    reference = head(int(i["n_classes"]), i["features"])
+    reference.get_layer("head_dense").set_weights([i["dense_kernel"], i["dense_bias"]])
+    return _close(o["standardised"], np.asarray(reference(i["x"], training=False)), atol=1e-5)
+
+
+# 07 quantize / dequantize and the rounding shift --------------------------------------------------
+def _quantized(rng):
+    channels = 8
+    q = rng.integers(-127, 128, (channels, 3, 3, 3)).astype(np.int8)
+    scale = rng.uniform(0.001, 0.05, channels).astype(np.float32)
+    zero = np.zeros(channels, np.int64)
+    noise = rng.uniform(-0.45, 0.45, q.shape) * scale[:, None, None, None]
+    w = ((q.astype(np.float64) * scale[:, None, None, None]) + noise).astype(np.float32)
+    return {"q": q, "scale": scale, "zero": zero, "w": w}
+
+
+def _dequantized_ok(i, o):
+    c = (slice(None), None, None, None)
+    expected = (i["q"].astype(np.float64) - i["zero"][c]) * i["scale"][c]
+    return _close(o["dequantized"], expected, rtol=1e-5, atol=1e-7)
+
+
+def _requantized_ok(i, o):
+    r = np.asarray(o["requantized"])
+    return r.shape == i["q"].shape and r.dtype.kind in "iu" and bool(np.all(r == i["q"]))
+
+
+_SHIFT_COLLECT = """
+shift_pointwise = np.asarray(rounding_shift(kernel_pointwise, mean_pointwise, False), np.float64)
+shift_depthwise = np.asarray(rounding_shift(kernel_depthwise, mean_depthwise, True), np.float64)
+"""
+
+
+def _shift_inputs(rng):
+    return {
+        "kernel_pointwise": rng.normal(0, 0.2, (1, 1, 16, 8)).astype(np.float32),
+        "mean_pointwise": rng.uniform(0, 3, 16),
+        "kernel_depthwise": rng.normal(0, 0.2, (3, 3, 8, 1)).astype(np.float32),
+        "mean_depthwise": rng.uniform(0, 3, 8),
+    }
+
+
+def _shift_ok(kind: str) -> Verdict:
+    def verdict(i, o):
+        from .quantization import bias_shift
+
+        expected = bias_shift(i[f"kernel_{kind}"], i[f"mean_{kind}"], depthwise=kind == "depthwise")
+        return _close(o[f"shift_{kind}"], expected, rtol=1e-4, atol=1e-6)
+
+    return verdict
+
+
+# 08 the inverted residual block -------------------------------------------------------------------
+_BLOCK_SETUP = """
+from helpers import mobilenet_v2 as _mobilenet_v2
+block = _mobilenet_v2._layers()[2](6, int(block_input.shape[-1]), 1, name="probe_block")
+block.build(block_input.shape)
+for _conv, _kernel, _bias in zip(block.convs(), (expand_kernel, depthwise_kernel, project_kernel),
+                                 (expand_bias, depthwise_bias, project_bias)):
+    _conv.kernel.assign(_kernel)
+    _conv.bias.assign(_bias)
+block_input = tf.constant(block_input)
+"""
+
+
+def _block_inputs(rng):
+    c, e = 8, 48
+    return {
+        "block_input": rng.normal(0, 1, (1, 6, 6, c)).astype(np.float32),
+        "expand_kernel": rng.normal(0, 0.4, (1, 1, c, e)).astype(np.float32),
+        "expand_bias": rng.normal(0, 0.5, e).astype(np.float32),
+        "depthwise_kernel": rng.normal(0, 0.4, (3, 3, e, 1)).astype(np.float32),
+        "depthwise_bias": rng.normal(0, 0.5, e).astype(np.float32),
+        "project_kernel": rng.normal(0, 0.3, (1, 1, e, c)).astype(np.float32),
+        "project_bias": rng.normal(0, 0.5, c).astype(np.float32),
+    }
+
+
+def _block_ok(i, o):
+    from .mobilenet_v2 import _layers
+
+    block = _layers()[2](6, i["block_input"].shape[-1], 1)  # (Conv, DepthwiseConv, InvertedResidual, Logits)
+    block.build(i["block_input"].shape)
+    for conv, part in zip(block.convs(), ("expand", "depthwise", "project"), strict=True):
+        conv.kernel.assign(i[f"{part}_kernel"])
+        conv.bias.assign(i[f"{part}_bias"])
+    return _close(o["out"], np.asarray(block(i["block_input"])), atol=1e-3, rtol=0)
+
+
+def _linear_bottleneck(i, o):
+    out = np.asarray(o["out"])
+    return out.shape == i["block_input"].shape and float((out - i["block_input"]).min()) < 0
+
+
+# 09 imprinted weights -----------------------------------------------------------------------------
+_IMPRINT_COLLECT = """
+toy = np.asarray(imprint(toy_embeddings, toy_labels, 2), np.float64)
+imprinted = np.asarray(imprint(embeddings, embedding_labels, int(n_classes)), np.float64)
+"""
+
+
+def _imprint_inputs(rng):
+    labels = np.concatenate([np.arange(5), rng.integers(0, 5, 55)])
+    return {
+        "toy_embeddings": rng.uniform(0.1, 10, (3, 2)),
+        "toy_labels": np.array([0, 0, 1]),
+        "embeddings": rng.gamma(2.0, 1.0, (60, 16)),
+        "embedding_labels": rng.permutation(labels),
+        "n_classes": np.array(5),
+    }
+
+
+def _imprint_ok(e: str, labels: str, n: Callable[[Arrays], int], out: str) -> Verdict:
+    def verdict(i, o):
+        from .imprinting import imprint_weights
+
+        return _close(o[out], imprint_weights(i[e], i[labels], n(i)), rtol=1e-6, atol=1e-9)
+
+    return verdict
+
+
+# 10 top-k with ties -------------------------------------------------------------------------------
+_TOPK_COLLECT = """
+toy_accuracy = [top_k_accuracy(toy, toy_labels, k) for k in (1, 2)]
+coarse_accuracy = [top_k_accuracy(coarse, truth, k) for k in (1, 3, 5)]
+"""
+
+
+def _topk_inputs(rng):
+    return {
+        "toy": rng.integers(0, 3, (6, 4)).astype(float),
+        "toy_labels": rng.integers(0, 4, 6),
+        "coarse": rng.integers(0, 4, (50, 10)).astype(float),
+        "truth": rng.integers(0, 10, 50),
+    }
+
+
+def _topk_ok(scores: str, labels: str, ks: tuple[int, ...], out: str) -> Verdict:
+    def verdict(i, o):
+        from .evaluation import rivals
+
+        expected = [float(np.mean(rivals(i[scores], i[labels]) < k)) for k in ks]
+        got = np.asarray(o[out])
+        return got.dtype.kind == "f" and got.tolist() == expected
+
+    return verdict
+
+
+PROBES: dict[str, list[Probe]] = {
+    "01_classify.ipynb": [
+        Probe(
+            "softmax",
+            "c10e",
+            "c10e",
+            _logits,
+            ("probabilities", "top5_indices"),
+            {"softmax": (1, _softmax_ok), "top5_order": (1, _top5_ok), "softmax_sums_to_one": (1, _sums_to_one)},
+        )
+    ],
+    "02_layer_dump.ipynb": [
+        Probe(
+            "const_nodes",
+            "c06e",
+            "c06e",
+            _graph,
+            ("row_names", "row_shapes"),
+            {"graph_walk": (2, _graph_walk_ok), "five_per_layer": (1, _five_per_layer)},
+            setup=_GRAPH_SETUP,
+            collect=_GRAPH_COLLECT,
+        )
+    ],
+    "03_bn_folding.ipynb": [
+        Probe(
+            "fold",
+            "c06e",
+            "c06e",
+            _batchnorm,
+            ("multiplier", "folded_kernel", "folded_bias"),
+            {
+                "fold_multiplier": (1, lambda i, o: _close(o["multiplier"], _fold(i).multiplier, rtol=1e-5)),
+                "fold_kernel": (2, lambda i, o: _close(o["folded_kernel"], _fold(i).kernel, rtol=1e-5, atol=1e-7)),
+                "fold_bias": (1, lambda i, o: _close(o["folded_bias"], _fold(i).bias, rtol=1e-5, atol=1e-6)),
+                "fold_on_photos": (1, _fold_on_patches),
+            },
+            notes={"fold_on_photos": "judged on random patches (one output pixel each), not on the photos"},
+        )
+    ],
+    "04_label_subset.ipynb": [
+        Probe(
+            "subset_softmax",
+            "c08e",
+            "c08e",
+            _subset,
+            ("subset_probabilities",),
+            {
+                "subset_softmax": (2, lambda i, o: _close(o["subset_probabilities"], _subset_expected(i), atol=1e-6)),
+                "rows_sum_to_one": (1, _rows_sum_to_one),
+            },
+            setup="indices = [int(k) for k in indices]\n",
+        )
+    ],
+    "05_mnist.ipynb": [
+        Probe(
+            "architecture",
+            "c06e",
+            "c06e",
+            lambda rng: {},
+            ("n_conv", "n_params", "model_name"),
+            {
+                "cnn_is_convolutional": (1, lambda i, o: int(o["n_conv"]) >= 1),
+                "cnn_architecture": (
+                    1,
+                    lambda i, o: int(o["n_params"]) == 225_034 and str(o["model_name"]) == "cnn_challenger",
+                ),
+            },
+            rerun=False,
+            collect=_CNN_COLLECT,
+        ),
+        Probe(
+            "accuracy",
+            "c06e",
+            "c11",
+            _digits,
+            ("cnn_predicted",),
+            {"cnn_test_accuracy": (1, _cnn_accuracy)},
+            rerun=False,
+            collect=_CNN_PREDICT,
+        ),
+    ],
+    "06_flowers_transfer.ipynb": [
+        Probe(
+            "head",
+            "c15e",
+            "c15e",
+            _head_inputs,
+            ("output_shape", "trainable", "probabilities", "n_dense", "standardised"),
+            {"head_shape": (2, _head_shape), "head_standardises": (1, _head_standardises)},
+            rerun=False,
+            collect=_HEAD_COLLECT,
+        )
+    ],
+    "07_tflite_int8.ipynb": [
+        Probe(
+            "dequantize",
+            "c12e",
+            "c12e",
+            _quantized,
+            ("dequantized", "requantized"),
+            {"dequantize": (2, _dequantized_ok), "requantize": (1, _requantized_ok)},
+        ),
+        Probe(
+            "rounding_shift",
+            "c17e",
+            "c17e",
+            _shift_inputs,
+            ("shift_pointwise", "shift_depthwise"),
+            {
+                "rounding_shift_pointwise": (2, _shift_ok("pointwise")),
+                "rounding_shift_depthwise": (1, _shift_ok("depthwise")),
+            },
+            rerun=False,
+            collect=_SHIFT_COLLECT,
+        ),
+    ],
+    "08_mobilenet_v2_tfnn.ipynb": [
+        Probe(
+            "inverted_residual",
+            "c11e",
+            "c11e",
+            _block_inputs,
+            ("out",),
+            {"inverted_residual": (2, _block_ok), "linear_bottleneck": (1, _linear_bottleneck)},
+            setup=_BLOCK_SETUP,
+        )
+    ],
+    "09_weight_imprinting.ipynb": [
+        Probe(
+            "imprint",
+            "c08",
+            "c08",
+            _imprint_inputs,
+            ("toy", "imprinted"),
+            {
+                "imprint_toy": (2, _imprint_ok("toy_embeddings", "toy_labels", lambda i: 2, "toy")),
+                "imprint_flowers": (
+                    1,
+                    _imprint_ok("embeddings", "embedding_labels", lambda i: int(i["n_classes"]), "imprinted"),
+                ),
+            },
+            rerun=False,
+            collect=_IMPRINT_COLLECT,
+        )
+    ],
+    "10_accuracy_vs_cost.ipynb": [
+        Probe(
+            "top_k",
+            "c07e",
+            "c07e",
+            _topk_inputs,
+            ("toy_accuracy", "coarse_accuracy"),
+            {
+                "top_k_ties": (2, _topk_ok("toy", "toy_labels", (1, 2), "toy_accuracy")),
+                "top_k_matches_evaluate": (1, _topk_ok("coarse", "truth", (1, 3, 5), "coarse_accuracy")),
+            },
+            rerun=False,
+            collect=_TOPK_COLLECT,
+        )
+    ],
+}
+
+
+def task(probe: Probe, source: str) -> dict:
+    """What the sandbox runs for ``probe`` (:func:`helpers.answers.evaluate`), given the exercise
+    cell's code as the grading copy has it."""
+    return {
+        "setup": probe.setup,
+        "source": source if probe.rerun else "",
+        "collect": probe.collect,
+        "outputs": list(probe.outputs),
+    }
+
+
+def checks_of(notebook: str) -> dict[str, int]:
+    """``check name -> points`` the grader judges for a notebook (file name)."""
+    return {name: points for probe in PROBES.get(notebook, []) for name, (points, _) in probe.checks.items()}
+
+
+def verdicts(probe: Probe, inputs: Arrays, answers: Arrays | None, reason: str) -> list[dict]:
+    """One row per check of ``probe``: passed or not, its points, and why not (``reason`` when the
+    probe returned nothing; a verdict that raises on malformed values is a failed check)."""
+    rows = []
+    for name, (points, verdict) in probe.checks.items():
+        if answers is None:
+            rows.append({"name": name, "passed": False, "points": points, "error": f"did not run ({reason})"})
+            continue
+        try:
+            passed = bool(verdict(inputs, answers))
+            why = "" if passed else "check failed"
+        except Exception as error:  # a missing or malformed value: failed, with the reason
+            passed, why = False, f"check failed ({type(error).__name__}: {error})"[:300]
+        rows.append({"name": name, "passed": passed, "points": points, "error": why})
+    return rows

@@ -1,0 +1,160 @@
+"""Running one untrusted command in a bubblewrap sandbox, with limits and a hard deadline.
+
+:func:`run` starts ``bwrap`` with every namespace unshared (no network, a private pid namespace
+whose ``/proc`` shows only the sandbox, its own user namespace with uid/gid 65534 inside), a
+cleared environment, read-only views of the interpreter, the venv, the data pack, system
+libraries and the folders the caller names, a private size-limited tmpfs for ``/tmp`` and
+``HOME``, and exactly one writable host folder. ``prlimit`` inside caps file size, open files,
+processes, memory and CPU time. At the deadline the grader kills ``bwrap``; the sandbox's pid 1
+dies with it (``--die-with-parent``) and the kernel takes every process of the namespace with it.
+Output goes to a file in the writable folder (capped by the file-size limit), never to a pipe.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import WorkbookError
+
+FILE_LIMIT = 64 << 20  # bytes per file written inside (executed notebook, answers, the log)
+MEMORY_LIMIT = 12 << 30  # address space per process (TensorFlow reserves a few GiB of it)
+TMPFS_LIMIT = 512 << 20  # /tmp and HOME together
+OPEN_FILES = 1024
+EXTRA_TASKS = 1024  # threads/processes the sandbox may add to its host user's count
+SYSTEM_READ = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc/ld.so.cache", "/etc/fonts", "/etc/localtime")
+HOME = "/home/student"
+INSTALL_HINT = "apt-get install bubblewrap (Debian/Ubuntu), dnf install bubblewrap (Fedora), or grade with --no-sandbox"
+
+
+@dataclass
+class Outcome:
+    """How a sandboxed command ended: its exit status (None when killed at the deadline), the
+    seconds it ran and the tail of what it printed."""
+
+    returncode: int | None
+    seconds: float
+    tail: str
+
+    @property
+    def timed_out(self) -> bool:
+        return self.returncode is None
+
+
+def unavailable() -> str | None:
+    """Why no sandbox can run here (one line), or None when bubblewrap works."""
+    if shutil.which("bwrap") is None or shutil.which("prlimit") is None:
+        return f"no bubblewrap sandbox (bwrap and prlimit are needed): {INSTALL_HINT}"
+    probe = subprocess.run(
+        ["bwrap", "--unshare-all", "--unshare-user", "--die-with-parent", "--ro-bind", "/", "/", "true"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    if probe.returncode != 0:
+        reason = (probe.stderr.strip().splitlines() or ["unknown error"])[-1]
+        return f"bubblewrap cannot create user namespaces here ({reason[:120]}); {INSTALL_HINT}"
+    return None
+
+
+def _tasks_of_this_user() -> int:
+    """Threads of this process's real uid now (``RLIMIT_NPROC`` counts them all)."""
+    uid, count = os.getuid(), 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    count += len(os.listdir(f"/proc/{entry.name}/task"))
+            except OSError:
+                continue
+    return count
+
+
+def command_line(
+    argv: list[str],
+    *,
+    writable: Path,
+    read_only: list[tuple[Path, Path]],
+    env: dict[str, str],
+    cwd: Path,
+    cpu_seconds: int,
+) -> list[str]:
+    """The ``bwrap ... prlimit ... argv`` command (see the module docstring); ``read_only`` is a list
+    of ``(host path, path inside)``, bound in order (a later bind can cover part of an earlier one)."""
+    bwrap = [
+        "bwrap",
+        "--unshare-all",
+        "--unshare-user",
+        "--uid",
+        "65534",
+        "--gid",
+        "65534",
+        "--die-with-parent",
+        "--new-session",
+        "--clearenv",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--size",
+        str(TMPFS_LIMIT),
+        "--tmpfs",
+        "/tmp",
+        "--size",
+        str(TMPFS_LIMIT),
+        "--tmpfs",
+        "/home",
+        "--dir",
+        HOME,
+    ]
+    python_home = Path(sys.base_prefix)
+    for path in (*SYSTEM_READ, str(python_home)):
+        if os.path.exists(path):
+            bwrap += ["--ro-bind", path, path]
+    for host, inside in read_only:
+        bwrap += ["--ro-bind", str(host), str(inside)]
+    bwrap += ["--bind", str(writable), str(writable)]
+    for name, value in {"HOME": HOME, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **env}.items():
+        bwrap += ["--setenv", name, value]
+    limits = [
+        "prlimit",
+        f"--fsize={FILE_LIMIT}",
+        f"--nofile={OPEN_FILES}",
+        f"--as={MEMORY_LIMIT}",
+        f"--cpu={cpu_seconds}",
+        f"--nproc={_tasks_of_this_user() + EXTRA_TASKS}",
+        "--core=0",
+        "--",
+    ]
+    bwrap += ["--remount-ro", "/"]  # the sandbox's own root (mount points) read-only too
+    return [*bwrap, "--chdir", str(cwd), "--", *limits, *argv]
+
+
+def run(command: list[str], *, timeout: float, log: Path) -> Outcome:
+    """Run a :func:`command_line` (or any command), its output into ``log``; kill it at ``timeout``
+    seconds. Returns the :class:`Outcome` with the last 2,000 characters of the log."""
+    start = time.monotonic()
+    with open(log, "wb") as handle:
+        try:
+            child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT)
+        except OSError as error:
+            raise WorkbookError(f"cannot start the grading sandbox: {error}") from None
+        try:
+            returncode: int | None = child.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()  # bwrap: its pid namespace (the kernel and every process in it) dies with it
+            child.wait(timeout=30)
+            returncode = None
+    return Outcome(returncode, time.monotonic() - start, tail(log))
+
+
+def tail(path: Path, size: int = 2000) -> str:
+    """The last ``size`` bytes of a file, as text."""
+    with open(path, "rb") as handle:
+        handle.seek(max(0, os.path.getsize(path) - size))
+        return handle.read().decode("utf-8", "replace")

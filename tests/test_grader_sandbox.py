@@ -1,0 +1,271 @@
+"""Hostile submissions, built from the student edition as a student would, graded in the sandbox.
+
+Each attack that could succeed turns its success into points: when it reads a solution, a hidden
+test or a secret, writes outside its scratch folder or reaches the network, it computes the right
+answer with the workbook's own ``ranking.softmax`` (which the sandbox allows: see the README), so
+a score of 0 shows that every attempt failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import pytest
+
+from helpers import data, grader, homework, sandbox
+from helpers.paths import NOTEBOOKS, REPO
+
+
+@pytest.fixture(autouse=True)
+def bubblewrap():
+    """A clear failure, never a skip, without bubblewrap (`make test` installs it: `make sandbox`)."""
+    if reason := sandbox.unavailable():
+        pytest.fail(reason)
+
+
+NOTEBOOK = "01_classify.ipynb"
+SOLVE = "probabilities = ranking.softmax(logits); top5_indices = np.argsort(-probabilities)[:5]\n"
+WRONG = "probabilities = np.zeros(len(logits)); top5_indices = list(range(5))\n"
+
+
+def submission(folder, name: str, code: str, notebook: str = NOTEBOOK):
+    """The student edition of ``notebook`` with ``code`` as its (first) exercise cell."""
+    source = NOTEBOOKS / notebook
+    nb = homework.student_edition(json.loads(source.read_text()), notebook, homework.fingerprint(source))
+    cell = next(c for c in nb["cells"] if homework.EXERCISE_TAG in c["metadata"].get("tags", []))
+    cell["source"] = code
+    path = folder / f"{name}.ipynb"
+    path.write_text(json.dumps(nb))
+    return path
+
+
+def leak_or_wrong(attempts: str) -> str:
+    """Code that runs ``attempts`` (each sets ``leaked`` to True when it worked), then solves the
+    exercise only if something leaked."""
+    return (
+        "import os, re, glob, socket, sys\nfrom helpers import ranking\nleaked = []\n"
+        + attempts
+        + "print('leaked:', leaked)\n"
+        + "if leaked:\n    "
+        + SOLVE.replace("; ", "\n    ")
+        + "else:\n    "
+        + WRONG.replace("; ", "\n    ")
+    )
+
+
+STEAL = """
+from helpers.paths import NOTEBOOKS, REPO
+everywhere = [glob.glob(f'{top}/**/*.ipynb', recursive=True) for top in (REPO.parent, '/tmp', '/home', '/root')]
+for path in [*glob.glob('*.ipynb'), *glob.glob(str(NOTEBOOKS / '*.ipynb')), *sum(everywhere, [])]:
+    try:
+        text = open(path).read()
+    except OSError:
+        continue
+    if any(marker in text for marker in ('BEGIN ' + 'SOLUTION', 'BEGIN ' + 'HIDDEN TESTS', 'softmax_sums' + '_to_one')):
+        leaked.append(path)
+for path in [REPO / 'helpers' / 'judge.py', REPO / 'helpers' / 'grader.py']:
+    if path.exists():
+        leaked.append(str(path))
+try:
+    import helpers.judge
+    leaked.append('import helpers.judge')
+except ImportError:
+    pass
+"""
+WRITE = """
+from helpers.paths import REPO, NOTEBOOKS
+import site
+from helpers import data
+cached = [p for p in glob.glob(str(data.cache_dir() / '**'), recursive=True) if os.path.isfile(p)][:50]
+existing = [REPO / 'helpers' / 'homework.py', NOTEBOOKS / '02_layer_dump.ipynb', SUBMISSIONS + '/victim.ipynb', *cached]
+new = [os.path.join(p, 'zz_poison.pth') for p in site.getsitepackages()] + [OUT + '/grades.csv']
+for target, mode in [*((t, 'r+') for t in existing), *((t, 'a') for t in new)]:
+    try:  # r+: the host's file itself, not a new one in the sandbox's own /tmp
+        with open(target, mode) as handle:
+            handle.seek(0, 2)
+            handle.write('\nimport helpers.homework as h; h.check = lambda *a, **k: True\n')
+        if mode == 'r+' or not str(target).startswith('/tmp'):
+            leaked.append(f'wrote {target}')
+    except OSError:
+        pass
+"""
+NETWORK_ENV_PROC = """
+try:
+    socket.create_connection(('127.0.0.1', PORT), timeout=2).close()
+    leaked.append('network')
+except OSError:
+    pass
+if any(k.startswith('GRADER_SECRET') for k in os.environ):
+    leaked.append('environment')
+if os.path.isdir(HOST_HOME):  # only the folders leading to the interpreter may show (as empty mount points)
+    if [n for n in os.listdir(HOST_HOME) if not sys.base_prefix.startswith(os.path.join(HOST_HOME, n))]:
+        leaked.append('home')
+for pid in filter(str.isdigit, os.listdir('/proc')):
+    try:
+        if 'pytest' in open(f'/proc/{pid}/cmdline').read() or 'helpers.grader' in open(f'/proc/{pid}/cmdline').read():
+            leaked.append('/proc of the grader')
+    except OSError:
+        pass
+"""
+FAKE = """
+import subprocess
+subprocess.Popen(['sleep', '4243'], start_new_session=True)  # detached: must not outlive the grading
+from helpers import homework, records
+from IPython import get_ipython
+from IPython.display import display
+homework.check = lambda *a, **k: True
+records.record = lambda *a, **k: None
+np.allclose = lambda *a, **k: True
+passed = {'name': 'check:softmax', 'value': {'passed': True, 'points': 1}}
+fake = {'application/vnd.mobilenet-workbook.record+json': passed}
+get_ipython().events.register('post_run_cell', lambda result: display(fake, raw=True))
+for name in ('softmax', 'top5_order', 'softmax_sums_to_one'):
+    homework.check(name, True, 1)
+"""
+
+
+def fingerprint_of_host() -> str:
+    """sha256 over helpers/, notebooks/ and the names in site-packages: what a poisoning would change."""
+    digest = hashlib.sha256()
+    for path in sorted([*(REPO / "helpers").glob("*.py"), *NOTEBOOKS.glob("*.ipynb")]):
+        digest.update(path.name.encode() + path.read_bytes())
+    site = next((REPO / ".venv" / "lib").glob("python*/site-packages"))
+    digest.update(" ".join(sorted(os.listdir(site))).encode())
+    return digest.hexdigest()
+
+
+@pytest.fixture
+def listener():
+    """A TCP server on 127.0.0.1 that counts connections (the sandbox must make none)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.2)
+    seen, stop = [], threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                seen.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], seen
+    stop.set()
+    thread.join()
+    server.close()
+
+
+def test_hostile_submissions_earn_nothing_and_change_nothing(tmp_path, pack, listener, monkeypatch):
+    port, connections = listener
+    monkeypatch.setenv("GRADER_SECRET_TOKEN", "hunter2")
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = submission(tmp_path, "victim", SOLVE)
+    cached = data.cache_dir() / "litert" / "grading-probe.tflite"  # the sandbox reads the caches, never writes them
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_bytes(b"cached conversion")
+    before, victim_bytes = fingerprint_of_host(), victim.read_bytes()
+    constants = (
+        f"PORT = {port}\nSUBMISSIONS = {str(tmp_path)!r}\nOUT = {str(out)!r}\nHOST_HOME = {os.path.expanduser('~')!r}\n"
+    )
+    steal = submission(tmp_path, "steal", leak_or_wrong(constants + STEAL + WRITE + NETWORK_ENV_PROC))
+    fake = submission(tmp_path, "fake", FAKE + WRONG)
+    subset = submission(  # 04: its own notebook read from the kernel's working directory
+        tmp_path,
+        "subset",
+        "import json\nsource = json.load(open('04_label_subset.ipynb'))\n"
+        "exec(''.join(c['source'] for c in source['cells'] if c.get('id') == 'c08e'))\n",
+        "04_label_subset.ipynb",
+    )
+    blank = submission(tmp_path, "blank", "raise NotImplementedError()\n")  # graded after the poisoning
+    results = grader.grade_all([str(p) for p in (steal, fake, subset, victim, blank)], timeout=240)
+    scores = {os.path.basename(r["submission"]): (r["score"], r["max_score"]) for r in results}
+    assert scores == {
+        "steal.ipynb": (0, 3),  # nothing read, written or reached
+        "fake.ipynb": (0, 3),  # rebinding check/record/np.allclose and a display hook count for nothing
+        "subset.ipynb": (0, 3),  # the kernel's notebooks/ holds the student edition: no solution to run
+        "victim.ipynb": (3, 3),  # graded after the attacks, unchanged
+        "blank.ipynb": (0, 3),
+    }, results
+    assert [c["error"] for c in results[2]["checks"]] == ["did not run (NotImplementedError)"] * 2
+    assert fingerprint_of_host() == before and victim.read_bytes() == victim_bytes
+    assert cached.read_bytes() == b"cached conversion"
+    assert processes_with("sleep 4243") == []
+    assert sorted(os.listdir(out)) == [] and connections == []
+
+
+def processes_with(marker: str) -> list[str]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if marker in open(f"/proc/{pid}/cmdline").read().replace("\0", " "):
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+def test_the_time_limit_holds_and_nothing_survives(tmp_path, pack):
+    hang = submission(
+        tmp_path,
+        "hang",
+        "import os, re, subprocess\n"
+        "subprocess.Popen(['sleep', '4242'], start_new_session=True)\n"
+        "os._exit = lambda *a: None\n"
+        "re.match('(a+)+$', 'a' * 40 + 'b')  # catastrophic backtracking: minutes\n",
+    )
+    temporary = set(os.listdir(tempfile.gettempdir()))
+    start = time.monotonic()
+    (result,) = grader.grade_all([str(hang)], timeout=40)
+    elapsed = time.monotonic() - start
+    assert elapsed < 40 + 10, elapsed  # the grader's own set-up is part of the 10 s
+    assert result["score"] == 0 and "stopped after the time limit of 40 s" in result["warnings"]
+    assert all(c["error"] == "did not run (stopped after the time limit of 40 s)" for c in result["checks"])
+    assert processes_with("sleep 4242") == []
+    assert not {n for n in set(os.listdir(tempfile.gettempdir())) - temporary if n.startswith("grading-")}
+
+
+def test_a_dead_kernel_is_graded_as_far_as_it_got_and_output_is_capped(tmp_path, pack):
+    # Solved, then 60 MB of output and 200,000 lines, then the kernel dies: the extract cell after
+    # the exercise never runs, so every check says why.
+    spam = submission(
+        tmp_path,
+        "spam",
+        SOLVE + "print('x' * 60_000_000)\nfor i in range(200_000):\n    print(i)\nimport os\nos._exit(3)\n",
+    )
+    solved_spam = submission(tmp_path, "solved_spam", SOLVE + "print('y' * 60_000_000)\n")
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text(json.dumps({**json.loads(solved_spam.read_text()), "metadata": []}))
+    command = [sys.executable, "-m", "helpers", "grade", str(spam), str(bad), str(solved_spam), "--json", "--jobs", "2"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=400)
+    assert result.returncode == 0, result.stderr
+    spam_row, bad_row, solved_row = json.loads(result.stdout)
+    assert len(result.stdout) < 20_000  # the output stayed in the sandbox
+    assert (
+        result.stderr.strip().splitlines() == [f"error: {bad_row['error']}"]
+        and "not a valid notebook" in bad_row["error"]
+    )
+    assert spam_row["score"] == 0 and all(c["error"].startswith("did not run (") for c in spam_row["checks"])
+    assert solved_row["score"] == 3  # a capped 60 MB print does not stop the grading
+
+
+def test_no_sandbox_says_so_in_every_report(tmp_path, pack):
+    blank = submission(tmp_path, "blank", "raise NotImplementedError()\n")
+    command = [sys.executable, "-m", "helpers", "grade", str(blank), "--no-sandbox", "--out", str(tmp_path / "out")]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines() == [f"warning: {grader.NO_SANDBOX_WARNING}"]
+    assert f"warning: {grader.NO_SANDBOX_WARNING}" in result.stdout  # the terminal report
+    assert grader.NO_SANDBOX_WARNING in (tmp_path / "out" / "grades.csv").read_text()
+    assert grader.NO_SANDBOX_WARNING in (tmp_path / "out" / "blank.html").read_text()
