@@ -133,6 +133,7 @@ def _view(folder: Path) -> Path:
     for module in (REPO / "helpers").glob("*.py"):
         if module.name not in LEFT_OUT:
             shutil.copy2(module, view / "helpers" / module.name)
+    shutil.copytree(REPO / "helpers" / "listings", view / "helpers" / "listings")  # the data folders' file lists
     (view / "notebooks").mkdir()
     for source in notebook_list():
         edition = homework.student_edition(json.loads(source.read_text("utf-8")), source.name, "")

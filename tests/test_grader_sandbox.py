@@ -269,3 +269,12 @@ def test_no_sandbox_says_so_in_every_report(tmp_path, pack):
     assert f"warning: {grader.NO_SANDBOX_WARNING}" in result.stdout  # the terminal report
     assert grader.NO_SANDBOX_WARNING in (tmp_path / "out" / "grades.csv").read_text()
     assert grader.NO_SANDBOX_WARNING in (tmp_path / "out" / "blank.html").read_text()
+
+
+def test_the_sandbox_workbook_carries_the_data_listings_but_not_the_judge(tmp_path):
+    """Folder entries of the registry (the ImageNet sample, the flower subset) are found through
+    helpers/listings: without it, every notebook cell reading them fails inside the sandbox."""
+    view = grader._view(tmp_path)
+    listings = sorted(p.name for p in (view / "helpers" / "listings").iterdir())
+    assert listings == sorted(p.name for p in (REPO / "helpers" / "listings").iterdir()) and listings
+    assert not (view / "helpers" / "judge.py").exists() and not (view / "helpers" / "grader.py").exists()
