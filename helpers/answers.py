@@ -31,7 +31,7 @@ def evaluate(task: dict, inputs: dict[str, np.ndarray], namespace: dict) -> dict
     with ``inputs`` bound over it; its ``outputs`` as plain arrays (a non-numeric one raises)."""
     namespace = dict(namespace)
     namespace.update(inputs)
-    for part in (task["setup"], task["source"], task["collect"]):
+    for part in (task["setup"], python_source(task["source"]), task["collect"]):
         exec(compile(part, "<probe>", "exec"), namespace)
     values = {}
     for name in task["outputs"]:
@@ -40,6 +40,22 @@ def evaluate(task: dict, inputs: dict[str, np.ndarray], namespace: dict) -> dict
             raise TypeError(f"{name} is not an array of numbers ({value.dtype})")
         values[name] = value
     return values
+
+
+TIMING_MAGICS = ("%%time", "%%timeit", "%%capture")  # cell magics that only wrap the cell's code
+
+
+def python_source(cell: str) -> str:
+    """A cell's code as plain Python, as IPython would run it: a leading ``%%time``/``%%timeit``/
+    ``%%capture`` line dropped (its body is the code), other magics and ``!`` lines turned into
+    ``get_ipython()`` calls."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    lines = cell.splitlines(keepends=True)
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is not None and lines[first].split(maxsplit=1)[0] in TIMING_MAGICS:
+        cell = "".join(lines[:first] + lines[first + 1 :])
+    return TransformerManager().transform_cell(cell)
 
 
 def extract(probe: str) -> None:

@@ -20,8 +20,10 @@ from __future__ import annotations
 import copy
 import csv
 import html
+import io
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -171,7 +173,7 @@ def _batch(workdir: Path | None, use_sandbox: bool):
         os.chmod(folder, 0o700)
         yield folder, (_view(folder) if use_sandbox else None)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        sandbox.remove_tree(folder)
 
 
 def _kill_tree(pid: int) -> None:
@@ -198,7 +200,7 @@ def _run_unsandboxed(command: list[str], env: dict, timeout: float, log: Path) -
     import time
 
     start = time.monotonic()
-    with open(log, "wb") as handle:
+    with open(log, "w+b") as handle:
         child = subprocess.Popen(
             command, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT
         )
@@ -208,39 +210,36 @@ def _run_unsandboxed(command: list[str], env: dict, timeout: float, log: Path) -
             _kill_tree(child.pid)
             child.wait(timeout=30)
             code = None
-    return sandbox.Outcome(code, time.monotonic() - start, sandbox.tail(log))
+        return sandbox.Outcome(code, time.monotonic() - start, sandbox.tail(handle))
 
 
 def _first_error(executed: Path) -> str:
     """The first error a cell of the executed copy shows (empty when none, or unreadable)."""
+    content = sandbox.read_regular(executed, sandbox.FILE_LIMIT)
     try:
-        if executed.stat().st_size > sandbox.FILE_LIMIT:
-            return ""
-        for cell in json.loads(executed.read_text("utf-8")).get("cells", []):
+        for cell in json.loads(content or b"{}").get("cells", []):
             for output in cell.get("outputs", []) if isinstance(cell, dict) else []:
                 if isinstance(output, dict) and output.get("output_type") == "error":
                     return f"{output.get('ename')}: {output.get('evalue')}"[:300]
-    except (OSError, ValueError, AttributeError):
+    except (ValueError, AttributeError, TypeError):
         pass
     return ""
 
 
 def _read_answers(work: Path, name: str) -> tuple[dict | None, str]:
     """The arrays one probe wrote (plain arrays only, no pickle), or None and why not."""
-    path = work / f"answers_{name}.npz"
-    if path.is_file() and not path.is_symlink() and path.stat().st_size <= MAX_ANSWER_BYTES:
+    content = sandbox.read_regular(work / f"answers_{name}.npz", MAX_ANSWER_BYTES + 1)
+    if content is not None and len(content) <= MAX_ANSWER_BYTES:
         try:
-            with zipfile.ZipFile(path) as archive:  # what it would unpack to, before unpacking it
+            with zipfile.ZipFile(io.BytesIO(content)) as archive:  # what it would unpack to, before unpacking it
                 if sum(item.file_size for item in archive.infolist()) > MAX_ANSWER_BYTES:
                     return None, f"answers larger than {MAX_ANSWER_BYTES >> 20} MB"
-            with np.load(path, allow_pickle=False) as npz:
+            with np.load(io.BytesIO(content), allow_pickle=False) as npz:
                 return {key: npz[key] for key in npz.files}, ""
         except Exception as error:  # a truncated or forged file: no answers
             return None, f"unreadable answers: {type(error).__name__}"
-    error = work / f"{name}.error"
-    if error.is_file() and not error.is_symlink():
-        return None, error.read_bytes()[:300].decode("utf-8", "replace").strip()
-    return None, ""
+    error = sandbox.read_regular(work / f"{name}.error", 300)
+    return None, (error or b"").decode("utf-8", "replace").strip()
 
 
 def grade(
@@ -297,7 +296,8 @@ def grade(
 
         pack = pack_dir()
         env["WORKBOOK_DATA"] = str(pack) if pack else ""
-        command = [sys.executable, "-m", "helpers.answers", str(grading), str(executed)]
+        # abspath, not resolve: the venv's python is a link whose own path selects the venv
+        command = [os.path.abspath(sys.executable), "-m", "helpers.answers", str(grading), str(executed)]
         if use_sandbox:
             venv = Path(sys.prefix)  # the venv (REPO/.venv for make setup), read-only over the view
             binds = [(view, REPO), (REPO / "images", REPO / "images"), (venv, venv)]
@@ -328,14 +328,16 @@ def grade(
             with _JUDGING, native_log.filtered():  # 06/08's references import TensorFlow: no start-up lines
                 checks += judge.verdicts(probe, inputs[probe.name], values, error or why)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        sandbox.remove_tree(scratch)
+    for check in checks:  # reasons may quote what the submission printed: no control characters
+        check["error"] = sandbox.printable(check["error"])
     return {
         "submission": submission.path,
         "notebook": notebook,
         "score": sum(c["points"] for c in checks if c["passed"]),
         "max_score": sum(c["points"] for c in checks),
         "checks": checks,
-        "warnings": warnings,
+        "warnings": [sandbox.printable(w) for w in warnings],
     }
 
 
@@ -348,7 +350,7 @@ def error_row(path: str, error: str) -> dict:
         "max_score": 0,
         "checks": [],
         "warnings": [],
-        "error": error,
+        "error": sandbox.printable(error),
     }
 
 
@@ -381,8 +383,31 @@ def grade_all(
             return list(pool.map(one, read))
 
 
+def page_names(submissions: list[str]) -> list[str]:
+    """One feedback page name per submission, never two alike: the file's stem, with as many of its
+    folders in front as it takes to tell it from the others (``alice-01_classify.html``)."""
+
+    def name(path: str, depth: int) -> str:
+        parts = [part for part in Path(path).parts if part not in ("/", "..", ".")][-depth:]
+        parts[-1] = Path(parts[-1]).stem if parts else "submission"
+        return re.sub(r"[^A-Za-z0-9_.-]", "_", "-".join(parts) or "submission").lstrip(".")
+
+    names: list[str] = []
+    for index, path in enumerate(submissions):
+        depth, candidate = 1, name(path, 1)
+        others = [s for i, s in enumerate(submissions) if i != index]
+        while any(name(o, depth) == candidate for o in others) and depth < len(Path(path).parts):
+            depth += 1
+            candidate = name(path, depth)
+        while candidate in names:  # same path twice, or names that only differ in odd characters
+            candidate += "_"
+        names.append(candidate)
+    return [f"{n}.html" for n in names]
+
+
 def write_reports(results: list[dict], out: str | Path) -> Path:
-    """``out/grades.csv`` (one row per submission) and ``out/<submission>.html`` feedback pages."""
+    """``out/grades.csv`` (one row per submission) and one ``out/<name>.html`` feedback page per
+    submission (:func:`page_names`)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "grades.csv", "w", newline="", encoding="utf-8") as handle:
@@ -391,7 +416,7 @@ def write_reports(results: list[dict], out: str | Path) -> Path:
         for r in results:
             row = [r["submission"], r["notebook"], r["score"], r["max_score"], r.get("error", "")]
             writer.writerow([*row, "; ".join(r["warnings"])])
-    for r in results:
+    for r, page_name in zip(results, page_names([r["submission"] for r in results]), strict=True):
         rows = "".join(
             f"<tr><td>{html.escape(c['name'])}</td><td>{'passed' if c['passed'] else 'failed'}</td>"
             f"<td>{c['points'] if c['passed'] else 0} / {c['points']}</td><td>{html.escape(c['error'])}</td></tr>"
@@ -404,5 +429,5 @@ def write_reports(results: list[dict], out: str | Path) -> Path:
             f"<p>{html.escape(r['submission'])}</p><ul>{notes}</ul>"
             f"<table border=1><tr><th>check</th><th>result</th><th>points</th><th>why</th></tr>{rows}</table>"
         )
-        (out / f"{Path(r['submission']).stem}.html").write_text(page, encoding="utf-8")
+        (out / page_name).write_text(page, encoding="utf-8")
     return out

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -137,9 +138,10 @@ def command_line(
 
 def run(command: list[str], *, timeout: float, log: Path) -> Outcome:
     """Run a :func:`command_line` (or any command), its output into ``log``; kill it at ``timeout``
-    seconds. Returns the :class:`Outcome` with the last 2,000 characters of the log."""
+    seconds. Returns the :class:`Outcome` with the last 2,000 characters of the log, read through
+    the handle opened here (the command may replace ``log`` by a link or a pipe: never followed)."""
     start = time.monotonic()
-    with open(log, "wb") as handle:
+    with open(log, "w+b") as handle:
         try:
             child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT)
         except OSError as error:
@@ -150,11 +152,48 @@ def run(command: list[str], *, timeout: float, log: Path) -> Outcome:
             child.kill()  # bwrap: its pid namespace (the kernel and every process in it) dies with it
             child.wait(timeout=30)
             returncode = None
-    return Outcome(returncode, time.monotonic() - start, tail(log))
+        return Outcome(returncode, time.monotonic() - start, tail(handle))
 
 
-def tail(path: Path, size: int = 2000) -> str:
-    """The last ``size`` bytes of a file, as text."""
-    with open(path, "rb") as handle:
-        handle.seek(max(0, os.path.getsize(path) - size))
-        return handle.read().decode("utf-8", "replace")
+def tail(handle, size: int = 2000) -> str:
+    """The last ``size`` bytes of an open binary file, as text."""
+    end = handle.seek(0, os.SEEK_END)
+    handle.seek(max(0, end - size))
+    return handle.read(size).decode("utf-8", "replace")
+
+
+def read_regular(path: Path, limit: int) -> bytes | None:
+    """At most ``limit`` bytes of ``path`` when it is a regular file; ``None`` for anything else.
+
+    For reading, on the host, what a sandboxed command left in its folder: a symbolic link (to a
+    host secret, ``/dev/zero``), a named pipe or a device is never followed, opened or waited on.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunks, left = [], limit
+        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (newlines, escape sequences) shown as escapes: text from a
+    submission cannot redraw the grader's terminal or fake report lines."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def remove_tree(path: Path) -> None:
+    """Delete a folder however deep or odd its content (``rm -rf`` walks without recursion limits);
+    never raises."""
+    try:
+        subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], check=False, timeout=300)
+    except (OSError, subprocess.SubprocessError):
+        pass

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 
 import numpy as np
 import pytest
@@ -171,3 +172,68 @@ def test_the_grading_copy_holds_no_solution_or_hidden_test_and_ends_with_the_ext
         assert "BEGIN HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text, source.name
         assert copy["cells"][-1]["metadata"]["tags"] == ["extract"], source.name
         assert sum("extract" in c["metadata"].get("tags", []) for c in copy["cells"]) == len(judge.PROBES[source.name])
+
+
+# What a sandboxed run leaves in its folder is read by the host: never through a link, a pipe or a device.
+def test_host_side_reads_refuse_links_pipes_and_devices(tmp_path):
+    from helpers import sandbox
+
+    secret = tmp_path / "host_secret.txt"
+    secret.write_text("AWS_SECRET=42")
+    (tmp_path / "regular").write_bytes(b"x" * 100)
+    (tmp_path / "link").symlink_to(secret)
+    (tmp_path / "zero").symlink_to("/dev/zero")
+    os.mkfifo(tmp_path / "fifo")
+    assert sandbox.read_regular(tmp_path / "regular", 10) == b"x" * 10
+    for name in ("link", "zero", "fifo", "missing"):
+        assert sandbox.read_regular(tmp_path / name, 10) is None, name  # the fifo: no wait for a writer
+    executed = tmp_path / "executed.ipynb"
+    executed.symlink_to("/dev/zero")
+    assert grader._first_error(executed) == ""  # was: read /dev/zero until out of memory
+    (tmp_path / "p.error").symlink_to(secret)
+    assert grader._read_answers(tmp_path, "p") == (None, "")
+
+
+def test_the_log_is_read_through_the_grader_s_own_handle(tmp_path):
+    """A command that replaces its log by a link to a host secret, or by a named pipe, shows what it
+    printed, not the secret, and the grader does not block on the pipe."""
+    from helpers import sandbox
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("GRADER_SECRET_TOKEN=hunter2")
+    log = tmp_path / "log.txt"
+    swap = f"echo printed; rm {log}; ln -s {secret} {log}"
+    assert sandbox.run(["sh", "-c", swap], timeout=30, log=log).tail == "printed\n"
+    pipe = f"echo printed; rm {log}; mkfifo {log}"
+    outcome = sandbox.run(["sh", "-c", pipe], timeout=30, log=log)
+    assert outcome.tail == "printed\n" and outcome.seconds < 10
+
+
+def test_a_deep_tree_is_removed_without_raising(tmp_path):
+    top = tmp_path / "deep"
+    top.mkdir()
+    fd = os.open(top, os.O_RDONLY)
+    for _ in range(3000):  # deeper than Python's recursion limit: shutil.rmtree raised RecursionError
+        os.mkdir("d", dir_fd=fd)
+        fd, old = os.open("d", os.O_RDONLY, dir_fd=fd), fd
+        os.close(old)
+    os.close(fd)
+    from helpers import sandbox
+
+    sandbox.remove_tree(top)
+    assert not top.exists()
+
+
+def test_report_text_cannot_draw_on_the_terminal_and_pages_never_collide():
+    from helpers import sandbox
+
+    assert sandbox.printable("boom\r\x1b[2K\n  ok   softmax (1)") == "boom\\r\\x1b[2K\\n  ok   softmax (1)"
+    names = grader.page_names(["a/alice/01_classify.ipynb", "b/bob/01_classify.ipynb", "02.ipynb", "02.ipynb"])
+    assert names == ["alice-01_classify.html", "bob-01_classify.html", "02.html", "02_.html"]
+    assert grader.page_names(["../../etc/passwd.ipynb"]) == ["passwd.html"]
+
+
+def test_timing_magics_in_an_exercise_cell_still_count():
+    task = {"setup": "", "source": "%%time\ny = 2 * x\n", "collect": "", "outputs": ["y"]}
+    assert answers.evaluate(task, {"x": np.array(3)}, {})["y"] == 6
+    assert answers.python_source("%timeit z = 1\n") == "get_ipython().run_line_magic('timeit', 'z = 1')\n"

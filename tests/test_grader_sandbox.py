@@ -278,3 +278,33 @@ def test_the_sandbox_workbook_carries_the_data_listings_but_not_the_judge(tmp_pa
     listings = sorted(p.name for p in (view / "helpers" / "listings").iterdir())
     assert listings == sorted(p.name for p in (REPO / "helpers" / "listings").iterdir()) and listings
     assert not (view / "helpers" / "judge.py").exists() and not (view / "helpers" / "grader.py").exists()
+
+
+def test_links_and_deep_folders_left_behind_harm_nothing(tmp_path, pack):
+    """Found by a red-team review: the grader read the log through a link the submission planted
+    (a host secret in the report), and a 3000-level folder made the clean-up raise (batch lost)."""
+    secret = tmp_path / "host_secret.txt"
+    secret.write_text("HOST_ONLY_SECRET_42")
+    leak = submission(
+        tmp_path,
+        "leak",
+        "import os\nw = os.environ['WORKBOOK_ANSWERS']\n"
+        f"os.remove(w + '/log.txt')\nos.symlink({str(secret)!r}, w + '/log.txt')\n"
+        "os.symlink('/dev/zero', w + '/executed_01_classify.ipynb')\n"
+        "os.kill(os.getppid(), 9)  # papermill dies: the grader quotes the log's last line\n",
+    )
+    deep = submission(
+        tmp_path,
+        "deep",
+        "import os\nfd = os.open(os.environ['WORKBOOK_ANSWERS'], os.O_RDONLY)\n"
+        "for _ in range(3000):  # the grader re-runs this cell: the folders may exist already\n"
+        "    try:\n        os.mkdir('d', dir_fd=fd)\n    except FileExistsError:\n        pass\n"
+        "    fd, old = os.open('d', os.O_RDONLY, dir_fd=fd), fd\n    os.close(old)\n"
+        "os.close(fd)\n" + SOLVE,
+    )
+    solved = submission(tmp_path, "solved", SOLVE)
+    temporary = set(os.listdir(tempfile.gettempdir()))
+    leaked, deep_row, fine = grader.grade_all([str(leak), str(deep), str(solved)], timeout=120)
+    assert "HOST_ONLY_SECRET_42" not in json.dumps(leaked) and leaked["score"] == 0
+    assert deep_row["score"] == fine["score"] == 3
+    assert not {n for n in set(os.listdir(tempfile.gettempdir())) - temporary if n.startswith("grading-")}
