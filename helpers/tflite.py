@@ -413,3 +413,79 @@ def layer_errors(reference: TFLiteClassifier, other: TFLiteClassifier) -> list[d
                 }
             )
     return rows
+
+
+def layer_pieces(model) -> list[tuple[str, str, list]]:
+    """``(name, op, layers)`` for every convolution of a (BatchNorm-folded) MobileNet V1: the conv,
+    the ``ZeroPadding2D`` before a strided depthwise conv, and the ``ReLU`` after it, in order."""
+    import keras
+
+    pieces, pending_pad = [], None
+    layers = model.layers
+    for i, layer in enumerate(layers):
+        if isinstance(layer, keras.layers.ZeroPadding2D):
+            pending_pad = layer
+            continue
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)) and layer.name != "conv_preds":
+            after = layers[i + 1] if i + 1 < len(layers) and isinstance(layers[i + 1], keras.layers.ReLU) else None
+            op = "DEPTHWISE_CONV_2D" if isinstance(layer, keras.layers.DepthwiseConv2D) else "CONV_2D"
+            chain = [x for x in (pending_pad, layer, after) if x is not None]
+            pieces.append((layer.name.removesuffix("_folded"), op, chain))
+        pending_pad = None
+    return pieces
+
+
+def layer_speeds(
+    model, photos: np.ndarray, *, repeats: int = 200, threads: int = 1, names: Sequence[str] | None = None
+) -> list[dict]:
+    """float32 vs INT8 ``invoke()`` time of every convolution of ``model`` run as its own one-layer
+    ``.tflite`` file (int8 input and output, calibrated on that layer's real inputs for ``photos``,
+    which are in the model's own input scale), timed interleaved with ``threads`` threads.
+
+    Each row: ``layer``, ``op``, ``float32_ms`` and ``int8_ms`` (medians), ``speed_ratio`` (float32
+    time / INT8 time: above 1, INT8 is faster) and its bootstrap standard error ``speed_ratio_se``.
+    """
+    import keras
+
+    from . import timing
+
+    pieces = [p for p in layer_pieces(model) if names is None or p[0] in names]
+    inputs = keras.Model(model.input, [chain[0].input for _, _, chain in pieces]).predict(photos, verbose=0)
+    if len(pieces) == 1:
+        inputs = [inputs]
+    runners = {}
+    for (name, _, chain), seen in zip(pieces, inputs, strict=True):
+        x = keras.Input(shape=seen.shape[1:], name="x")
+        y = x
+        for layer in chain:
+            y = layer(y)
+        tiny = keras.Model(x, y, name=name)
+
+        def representative(seen=seen):
+            for value in seen:
+                yield [value[None].astype(np.float32)]
+
+        for mode in ("float32", "int8"):
+            found = interpreter(convert(tiny, mode, representative if mode == "int8" else None), num_threads=threads)
+            detail = found.get_input_details()[0]
+            value = seen[:1]
+            if detail["dtype"] == np.int8:
+                scale, zero = detail["quantization"]
+                value = np.clip(np.round(value / scale + zero), -128, 127)
+            found.set_tensor(detail["index"], value.astype(detail["dtype"]))
+            runners[name, mode] = found.invoke
+    samples = timing.measure(runners, repeats=repeats, warmup=5)
+    rows = []
+    for name, op, _ in pieces:
+        ratio, error = timing.speed_ratio(samples[name, "float32"], samples[name, "int8"])
+        rows.append(
+            {
+                "layer": name,
+                "op": op,
+                "float32_ms": 1000 * float(np.median(samples[name, "float32"])),
+                "int8_ms": 1000 * float(np.median(samples[name, "int8"])),
+                "speed_ratio": ratio,
+                "speed_ratio_se": error,
+            }
+        )
+    return rows
