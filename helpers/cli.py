@@ -260,6 +260,8 @@ def _results(args) -> object:
 
     if args.action == "collect":
         return f"wrote {results.write(results.collect())}"
+    if args.action == "save":
+        return f"wrote {results.save(Path(args.file) if args.file else None)}"
     source = Path(args.file) if args.file else results.latest_committed()
     matched = results.update_readme(source, check=args.check)
     if args.check and not matched:
@@ -360,9 +362,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("notebook", type=Path)
     p.set_defaults(run=_records, json=True)
 
-    p = sub.add_parser("results", help="build/results.json from build/notebooks, or README's results section from it")
-    p.add_argument("action", choices=("collect", "render"))
-    p.add_argument("file", nargs="?", help="render: a results JSON file (default: the newest results/*.json)")
+    p = sub.add_parser("results", help="build/results.json, its copy in results/, README's results section")
+    p.add_argument("action", choices=("collect", "save", "render"))
+    p.add_argument(
+        "file", nargs="?", help="save: a run's JSON (default build/results.json); render: default newest results/*.json"
+    )
     p.add_argument("--check", action="store_true", help="render: only check that README.md matches")
     p.set_defaults(run=_results, json=False)
     return parser

@@ -193,6 +193,18 @@ def update_readme(results_file: Path, readme: Path = README, check: bool = False
     return False
 
 
+def save(run_file: Path | None = None) -> Path:
+    """Copy a full run's JSON (default ``build/results.json``) to ``results/<date>-<cpu>.json``."""
+    source = Path(run_file or build_dir() / "results.json")
+    if not source.is_file():
+        raise WorkbookError(f"{source} not found: run make workbook first")
+    found = json.loads(source.read_text())
+    target = REPO / committed_name(found)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(source.read_text())
+    return target
+
+
 def latest_committed() -> Path:
     """The newest ``results/*.json`` (by name: ``<date>-<cpu>.json``)."""
     found = sorted((REPO / "results").glob("*.json"))
