@@ -255,7 +255,7 @@ def _records(args) -> object:
     return read_records(args.notebook)
 
 
-def _results(args) -> object:
+def _results_command(args) -> object:
     from . import results
 
     if args.action == "collect":
@@ -368,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
         "file", nargs="?", help="save: a run's JSON (default build/results.json); render: default newest results/*.json"
     )
     p.add_argument("--check", action="store_true", help="render: only check that README.md matches")
-    p.set_defaults(run=_results, json=False)
+    p.set_defaults(run=_results_command, json=False)
     return parser
 
 
