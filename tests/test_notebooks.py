@@ -33,7 +33,7 @@ STDERR: dict[str, list[str]] = {}  # notebook -> the stderr lines its executed c
 
 # The one stderr output a notebook may show: the TFLite converter's C++ calibration summary, from
 # 07's converter call written out (helpers.tflite.convert drops it; the call in the notebook shows it).
-CONVERTER_LINE = "fully_quantize: 0, inference_type: 6, input_inference_type: UINT8, output_inference_type: UINT8"
+CONVERTER_LINE = "fully_quantize: 0, inference_type: 6, input_inference_type: INT8, output_inference_type: INT8"
 
 
 def stderr_lines(executed_notebook) -> list[str]:

@@ -21,7 +21,8 @@ def _executed(tmp_path, stem, values):
 
 def test_collect_and_render_every_recorded_value(tmp_path):
     _executed(tmp_path, "01_classify", {"top1_label": "Egyptian cat", "max_logit_diff": 2.9e-05, "ok": True})
-    layer = {"layer": "conv1", "op": "CONV_2D", "float32_ms": 0.3, "int8_ms": 0.6}
+    layer = {"layer": "conv1", "op": "CONV_2D", "input": [224, 224, 3], "output_channels": 8, "float32_ms": 0.3}
+    layer["int8_ms"] = 0.6
     layer |= {"speed_ratio": 0.5, "speed_ratio_se": 0.01}
     _executed(tmp_path, "07_tflite_int8", {"int8_layer_speeds": [layer], "sizes": {"a": 0.303}})
     found = results.collect(tmp_path)
@@ -31,7 +32,7 @@ def test_collect_and_render_every_recorded_value(tmp_path):
     text = results.render(found, "results/x.json")
     assert text.startswith(results.BEGIN) and text.endswith(results.END)
     assert "| `top1_label` | Egyptian cat |" in text and "| `max_logit_diff` | 2.9e-05 |" in text
-    assert "| conv1 | CONV_2D | 0.3000 | 0.6000 | 0.500 |" in text  # the per-layer table
+    assert "| conv1 | CONV_2D | 224x224x3 | 8 | 0.3000 | 0.6000 | 0.500 ± 0.010 |" in text  # the per-layer table
     assert "a: 0.303" in text  # enough digits: 0.303 is not shown as 0.30
     assert machine.cpu_model() in text
     with pytest.raises(WorkbookError, match="no executed notebooks"):
