@@ -12,22 +12,8 @@ import time
 
 import numpy as np
 
-from . import bn_fold, costs, data, images, models, slim, tflite, timing, zoo
+from . import bn_fold, costs, data, images, machine, models, slim, tflite, timing, zoo
 from .paths import REPO
-
-
-def _machine() -> str:
-    import os
-
-    cpu = "unknown CPU"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def peak_multiply_add_rate(size: int = 2048, repeats: int = 5) -> float:
@@ -61,7 +47,8 @@ def litert_section(model, photo: np.ndarray, repeats: int) -> None:
             runner = tflite.TFLiteClassifier(content, num_threads=threads, name=f"{mode}, {threads} thread(s)")
             runner.set_input(pixels)
             runners[mode, threads] = runner
-    medians = timing.compare({key: r.interpreter.invoke for key, r in runners.items()}, repeats=repeats * 5)
+    samples = timing.measure({key: r.interpreter.invoke for key, r in runners.items()}, repeats=repeats * 5)
+    medians = {key: float(np.median(values)) for key, values in samples.items()}
     mult_adds = sum(row.mult_adds for row in costs.layer_costs(model))
     rate = peak_multiply_add_rate()
     floor = mult_adds / rate
@@ -74,10 +61,10 @@ def litert_section(model, photo: np.ndarray, repeats: int) -> None:
             f"  {mode:<18} {threads} thread(s) {seconds * 1000:7.3f} ms   floor / time = {floor / seconds:5.1%}"
             f"   whole graph in XNNPACK: {whole}"
         )
+    names = {key: f"{key[0]} ({key[1]} thread{'s' if key[1] > 1 else ''})" for key in samples}
     for threads in (1, 2):
         for mode in ("int8", "int8, uint8 in/out"):
-            ratio = medians["float32", threads] / medians[mode, threads]
-            print(f"  float32 / {mode} time, {threads} thread(s) = {ratio:.2f}  (aim for INT8: >= 1.5)")
+            print("  " + timing.speed_sentence(samples, (mode, threads), ("float32", threads), machine.short(), names))
 
 
 def width_section(repeats: int) -> None:
@@ -114,7 +101,7 @@ def width_section(repeats: int) -> None:
             f, i = medians[alpha, "float32", threads], medians[alpha, "int8", threads]
             print(
                 f"  alpha {alpha:<4} {threads} thread(s): float32 {f * 1000:6.2f} ms, INT8 {i * 1000:6.2f} ms, "
-                f"float32 / INT8 = {f / i:.2f}"
+                f"float32 / INT8 time = {f / i:.3f}"
             )
 
 
@@ -213,7 +200,8 @@ def main(repeats: int = 20) -> int:
     with filtered():  # TensorFlow's start-up banner (oneDNN, CUDA probe) is not part of the report
         import tensorflow as tf
 
-    print(f"machine: {_machine()}; TensorFlow {tf.__version__}; {time.strftime('%Y-%m-%d')}")
+    print(f"machine: {machine.describe()}")
+    print(f"Python {platform.python_version()}, TensorFlow {tf.__version__}; {time.strftime('%Y-%m-%d')}")
     model = models.load_model()
     logits = models.logits_model(model)
     folded = models.logits_model(bn_fold.fold_batchnorm(model))

@@ -287,6 +287,23 @@ def _records(args) -> object:
     return read_records(args.notebook)
 
 
+def _results_command(args) -> object:
+    from . import results
+
+    if args.action == "collect":
+        return f"wrote {results.write(results.collect())}"
+    if args.action == "save":
+        return f"wrote {results.save(Path(args.file) if args.file else None)}"
+    source = Path(args.file) if args.file else results.latest_committed()
+    matched = results.update_readme(source, check=args.check)
+    if args.check and not matched:
+        raise WorkbookError(
+            f"README.md's results section differs from the rendering of {source}: "
+            f"run python -m helpers results render {source}"
+        )
+    return f"README.md's results section {'already matches' if matched else 'rendered from'} {source}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m helpers`` argument parser."""
     from .models import DEFAULT_MODEL
@@ -390,6 +407,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("records", help="the values an executed notebook recorded, as JSON")
     p.add_argument("notebook", type=Path)
     p.set_defaults(run=_records, json=True)
+
+    p = sub.add_parser("results", help="build/results.json, its copy in results/, README's results section")
+    p.add_argument("action", choices=("collect", "save", "render"))
+    p.add_argument(
+        "file", nargs="?", help="save: a run's JSON (default build/results.json); render: default newest results/*.json"
+    )
+    p.add_argument("--check", action="store_true", help="render: only check that README.md matches")
+    p.set_defaults(run=_results_command, json=False)
     return parser
 
 

@@ -81,6 +81,11 @@ def launch(argv: list[str]) -> None:
     # ipykernel makes inline figures the default through MPLBACKEND when it starts; importing
     # TensorFlow first imports matplotlib.pyplot, which would fix the backend before that.
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    # ipykernel forwards what is written to file descriptors 1 and 2 (C++ logs, and TensorFlow's Python
+    # logger, whose handler holds the process's stderr from before the kernel started) into the cell's
+    # output, except when PYTEST_CURRENT_TEST is set: a kernel started by the tests would then hide
+    # exactly the stderr lines that test_no_notebook_shows_stderr must see.
+    os.environ.pop("PYTEST_CURRENT_TEST", None)
     from .native_log import filtered
 
     with filtered():

@@ -117,8 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     if not chosen:
         print("no notebooks matched", file=sys.stderr)
         return 2
+    from . import results
+
     out_dir, html_dir = build_dir() / "notebooks", build_dir() / "html"
-    failed = 0
+    info = results.run_info() | {"parameters": parameters}  # taken before the run: the commit that ran
+    failed, seconds = 0, {}
     for nb in chosen:
         start = time.perf_counter()
         try:
@@ -132,8 +135,12 @@ def main(argv: list[str] | None = None) -> int:
                 render_html(out_dir / nb.name, html_dir)
             except Exception:
                 pass
-        print(f"{nb.name:<28} {time.perf_counter() - start:7.1f} s  {status}", flush=True)
+        seconds[nb.stem] = round(time.perf_counter() - start, 1)
+        print(f"{nb.name:<28} {seconds[nb.stem]:7.1f} s  {status}", flush=True)
     print(f"executed notebooks: {out_dir}   HTML: {html_dir}")
+    if not args.names:  # a whole run: every recorded value, with the machine it ran on
+        info["failed"] = failed
+        print(f"every recorded value: {results.write(results.collect(out_dir, info, seconds))}")
     return 1 if failed else 0
 
 

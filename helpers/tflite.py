@@ -57,6 +57,7 @@ def convert(
     *,
     per_channel: bool = True,
     float_ops: Sequence[str] = (),
+    float_nodes: Sequence[str] = (),
     io_type: str = "int8",
 ) -> bytes:
     """Convert a Keras model to TFLite bytes.
@@ -72,14 +73,16 @@ def convert(
     channel (smaller file, usually worse accuracy; through the converter's private switch).
     ``float_ops`` (``int8`` only, e.g. ``("FULLY_CONNECTED",)``) keeps every op of those types in
     float, with float input and output, through TensorFlow's public
-    ``tf.lite.experimental.QuantizationDebugger`` (its ``denylisted_ops``).
+    ``tf.lite.experimental.QuantizationDebugger`` (its ``denylisted_ops``). ``float_nodes`` does
+    the same for single ops, named by their output tensor (its ``denylisted_nodes``; see
+    :func:`layer_nodes`).
     """
     import tensorflow as tf
 
     if mode not in MODES:
         raise WorkbookError(f"unknown conversion mode {mode!r}; choose one of {', '.join(MODES)}")
-    if float_ops and mode != "int8":
-        raise WorkbookError("float_ops applies to int8 conversions only")
+    if (float_ops or float_nodes) and mode != "int8":
+        raise WorkbookError("float_ops and float_nodes apply to int8 conversions only")
     if io_type not in ("int8", "uint8"):
         raise WorkbookError(f"io_type must be int8 or uint8, not {io_type!r}")
     with tempfile.TemporaryDirectory() as saved:
@@ -98,18 +101,22 @@ def convert(
         if not per_channel:
             converter._experimental_disable_per_channel = True
         with native_log.filtered():  # the calibration summary line ("fully_quantize: 0, ...")
-            if float_ops:
-                return _convert_keeping_float(converter, representative, float_ops)
+            if float_ops or float_nodes:
+                return _convert_keeping_float(converter, representative, float_ops, float_nodes)
             return converter.convert()
 
 
-def _convert_keeping_float(converter, representative, float_ops: Sequence[str]) -> bytes:
+def _convert_keeping_float(
+    converter, representative, float_ops: Sequence[str], float_nodes: Sequence[str] = ()
+) -> bytes:
     import warnings
 
     import tensorflow as tf
 
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # float ops allowed
-    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(float_ops))
+    options = tf.lite.experimental.QuantizationDebugOptions(
+        denylisted_ops=list(float_ops) or None, denylisted_nodes=list(float_nodes) or None
+    )
     with warnings.catch_warnings():  # the debugger builds its own (deprecated) tf.lite.Interpreter
         warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
         debugger = tf.lite.experimental.QuantizationDebugger(
@@ -412,4 +419,97 @@ def layer_errors(reference: TFLiteClassifier, other: TFLiteClassifier) -> list[d
                     "relative_error": float(error.mean()) / max(float(np.abs(ref[key]).mean()), 1e-12),
                 }
             )
+    return rows
+
+
+def layer_nodes(model: str | Path | bytes, layers: Sequence[str]) -> list[str]:
+    """The output tensor names of the ops of a converted MobileNet that compute ``layers`` (Keras
+    layer names such as ``conv1``, ``conv_dw_1``), found by their fused ``<layer>_relu`` name: what
+    ``convert(..., float_nodes=...)`` takes."""
+    found = interpreter(model)
+    details = found.get_tensor_details()
+    names = [details[int(op["outputs"][0])]["name"] for op in operators(found) if op["op_name"] != "DELEGATE"]
+    chosen = [name for name in names if any(f"/{layer}_relu" in name for layer in layers)]
+    if len(chosen) != len(layers):
+        raise WorkbookError(f"found {len(chosen)} ops for the {len(layers)} layers {list(layers)}")
+    return chosen
+
+
+def layer_pieces(model) -> list[tuple[str, str, list]]:
+    """``(name, op, layers)`` for every convolution of a (BatchNorm-folded) MobileNet V1: the conv,
+    the ``ZeroPadding2D`` before a strided depthwise conv, and the ``ReLU`` after it, in order."""
+    import keras
+
+    pieces, pending_pad = [], None
+    layers = model.layers
+    for i, layer in enumerate(layers):
+        if isinstance(layer, keras.layers.ZeroPadding2D):
+            pending_pad = layer
+            continue
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)) and layer.name != "conv_preds":
+            after = layers[i + 1] if i + 1 < len(layers) and isinstance(layers[i + 1], keras.layers.ReLU) else None
+            op = "DEPTHWISE_CONV_2D" if isinstance(layer, keras.layers.DepthwiseConv2D) else "CONV_2D"
+            chain = [x for x in (pending_pad, layer, after) if x is not None]
+            pieces.append((layer.name.removesuffix("_folded"), op, chain))
+        pending_pad = None
+    return pieces
+
+
+def layer_speeds(
+    model, photos: np.ndarray, *, repeats: int = 200, threads: int = 1, names: Sequence[str] | None = None
+) -> list[dict]:
+    """float32 vs INT8 ``invoke()`` time of every convolution of ``model`` run as its own one-layer
+    ``.tflite`` file (int8 input and output, calibrated on that layer's real inputs for ``photos``,
+    which are in the model's own input scale), timed interleaved with ``threads`` threads.
+
+    Each row: ``layer``, ``op``, ``input`` (its input's height, width, channels), ``output_channels``,
+    ``float32_ms`` and ``int8_ms`` (medians), ``speed_ratio`` (float32 time / INT8 time: above 1,
+    INT8 is faster) and its bootstrap standard error ``speed_ratio_se``.
+    """
+    import keras
+
+    from . import timing
+
+    pieces = [p for p in layer_pieces(model) if names is None or p[0] in names]
+    inputs = keras.Model(model.input, [chain[0].input for _, _, chain in pieces]).predict(photos, verbose=0)
+    if len(pieces) == 1:
+        inputs = [inputs]
+    runners, shapes = {}, {}
+    for (name, _, chain), seen in zip(pieces, inputs, strict=True):
+        x = keras.Input(shape=seen.shape[1:], name="x")
+        y = x
+        for layer in chain:
+            y = layer(y)
+        tiny = keras.Model(x, y, name=name)
+        shapes[name] = (seen.shape[1:], y.shape[-1])
+
+        def representative(seen=seen):
+            for value in seen:
+                yield [value[None].astype(np.float32)]
+
+        for mode in ("float32", "int8"):
+            found = interpreter(convert(tiny, mode, representative if mode == "int8" else None), num_threads=threads)
+            detail = found.get_input_details()[0]
+            value = seen[:1]
+            if detail["dtype"] == np.int8:
+                scale, zero = detail["quantization"]
+                value = np.clip(np.round(value / scale + zero), -128, 127)
+            found.set_tensor(detail["index"], value.astype(detail["dtype"]))
+            runners[name, mode] = found.invoke
+    samples = timing.measure(runners, repeats=repeats, warmup=5)
+    rows = []
+    for name, op, _ in pieces:
+        ratio, error = timing.speed_ratio(samples[name, "float32"], samples[name, "int8"])
+        rows.append(
+            {
+                "layer": name,
+                "op": op,
+                "input": list(shapes[name][0]),
+                "output_channels": int(shapes[name][1]),
+                "float32_ms": 1000 * float(np.median(samples[name, "float32"])),
+                "int8_ms": 1000 * float(np.median(samples[name, "int8"])),
+                "speed_ratio": ratio,
+                "speed_ratio_se": error,
+            }
+        )
     return rows
