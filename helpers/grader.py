@@ -49,6 +49,9 @@ DEFAULT_TIMEOUT_S = 900
 MAX_SUBMISSION_BYTES = 20 << 20
 MAX_ANSWER_BYTES = 16 << 20
 NO_SANDBOX_WARNING = "graded WITHOUT the sandbox (--no-sandbox): the submission could read, write and fake anything"
+NO_GROUP_WARNING = (
+    "no cgroup could be made for the sandbox: its threads, processes and memory were capped per process only"
+)
 LEFT_OUT = ("judge.py", "grader.py")  # the trusted side: not in the sandbox's copy of the workbook
 _JUDGING = threading.Lock()  # native_log.filtered() redirects the process's stderr: one verdict at a time
 
@@ -307,6 +310,8 @@ def grade(
                 command, writable=work, read_only=binds, env=env, cwd=REPO, cpu_seconds=2 * timeout + 60
             )
             outcome = sandbox.run(line, timeout=timeout, log=log)
+            if not outcome.limits:
+                warnings.append(NO_GROUP_WARNING)
         else:
             home = work / "home"  # kernel connection files and IPython/matplotlib settings: removed below
             home.mkdir()

@@ -18,7 +18,7 @@ import stat
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import WorkbookError
@@ -28,6 +28,9 @@ MEMORY_LIMIT = 12 << 30  # address space per process (TensorFlow reserves a few 
 TMPFS_LIMIT = 512 << 20  # /tmp and HOME together
 OPEN_FILES = 1024
 EXTRA_TASKS = 1024  # threads/processes the sandbox may add to its host user's count
+GROUP_TASKS = 2048  # threads and processes of one whole sandbox (cgroup pids.max)
+GROUP_MEMORY = 8 << 30  # memory of one whole sandbox, tmpfs pages included (cgroup memory limit)
+CGROUPS = Path("/sys/fs/cgroup")
 SYSTEM_READ = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc/ld.so.cache", "/etc/fonts", "/etc/localtime")
 HOME = "/home/student"
 INSTALL_HINT = "apt-get install bubblewrap (Debian/Ubuntu), dnf install bubblewrap (Fedora), or grade with --no-sandbox"
@@ -41,6 +44,7 @@ class Outcome:
     returncode: int | None
     seconds: float
     tail: str
+    limits: list[str] = field(default_factory=list)  # the cgroup limits that held (empty: none)
 
     @property
     def timed_out(self) -> bool:
@@ -136,23 +140,99 @@ def command_line(
     return [*bwrap, "--chdir", str(cwd), "--", *limits, *argv]
 
 
+def _own_group(controller: str) -> Path | None:
+    """This process's cgroup folder for ``controller`` (cgroup v1: ``N:pids:/path``; v2: ``0::/path``)."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, names, path = line.split(":", 2)
+        if controller in names.split(","):
+            return CGROUPS / controller / path.lstrip("/")
+    unified = next((line.split(":", 2)[2] for line in lines if line.startswith("0::")), None)
+    if unified is not None and (CGROUPS / "cgroup.controllers").is_file():
+        return CGROUPS / unified.lstrip("/")
+    return None
+
+
+class Group:
+    """A cgroup per sandbox capping its threads and processes and its memory as a whole, where this
+    machine lets the grader make one (root, or a delegated cgroup); ``limits`` says what holds."""
+
+    SETTINGS = {  # controller -> (file, value) for cgroup v1 and v2
+        "pids": (("pids.max", str(GROUP_TASKS)), ("pids.max", str(GROUP_TASKS))),
+        "memory": (("memory.limit_in_bytes", str(GROUP_MEMORY)), ("memory.max", str(GROUP_MEMORY))),
+    }
+
+    def __init__(self, name: str):
+        self.folders: list[Path] = []
+        self.limits: list[str] = []
+        for controller, (v1, v2) in self.SETTINGS.items():
+            parent = _own_group(controller)
+            if parent is None:
+                continue
+            folder = parent / name
+            unified = not (CGROUPS / controller).is_dir()
+            setting, value = v2 if unified else v1
+            try:
+                folder.mkdir()
+            except OSError:
+                continue
+            try:
+                (folder / setting).write_text(value)
+            except OSError:
+                folder.rmdir()
+                continue
+            self.folders.append(folder)
+            self.limits.append(f"{controller} {setting}={value}")
+
+    def wrap(self, command: list[str]) -> list[str]:
+        """``command`` started by a shell that first moves itself into every folder of the group."""
+        if not self.folders:
+            return command
+        join = 'for p in "$@"; do [ "$p" = -- ] && { shift; break; }; echo $$ > "$p"; shift; done; exec "$@"'
+        return ["sh", "-c", join, "sh", *(str(f / "cgroup.procs") for f in self.folders), "--", *command]
+
+    def remove(self) -> None:
+        """Kill anything still in the group, then delete it."""
+        for folder in reversed(self.folders):
+            for _ in range(50):
+                try:
+                    pids = (folder / "cgroup.procs").read_text().split()
+                    for pid in pids:
+                        os.kill(int(pid), 9)
+                    folder.rmdir()
+                    break
+                except (OSError, ValueError):
+                    time.sleep(0.1)
+
+
 def run(command: list[str], *, timeout: float, log: Path) -> Outcome:
     """Run a :func:`command_line` (or any command), its output into ``log``; kill it at ``timeout``
     seconds. Returns the :class:`Outcome` with the last 2,000 characters of the log, read through
-    the handle opened here (the command may replace ``log`` by a link or a pipe: never followed)."""
+    the handle opened here (the command may replace ``log`` by a link or a pipe: never followed).
+    Where a cgroup can be made (:class:`Group`), the whole run is capped at :data:`GROUP_TASKS`
+    threads and processes and :data:`GROUP_MEMORY` bytes of memory."""
     start = time.monotonic()
-    with open(log, "w+b") as handle:
-        try:
-            child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT)
-        except OSError as error:
-            raise WorkbookError(f"cannot start the grading sandbox: {error}") from None
-        try:
-            returncode: int | None = child.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            child.kill()  # bwrap: its pid namespace (the kernel and every process in it) dies with it
-            child.wait(timeout=30)
-            returncode = None
-        return Outcome(returncode, time.monotonic() - start, tail(handle))
+    group = Group(f"workbook-grading-{os.getpid()}-{time.monotonic_ns()}")
+    try:
+        with open(log, "w+b") as handle:
+            try:
+                child = subprocess.Popen(
+                    group.wrap(command), stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT
+                )
+            except OSError as error:
+                raise WorkbookError(f"cannot start the grading sandbox: {error}") from None
+            try:
+                returncode: int | None = child.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                child.kill()  # bwrap: its pid namespace (the kernel and every process in it) dies with it
+                child.wait(timeout=30)
+                returncode = None
+            return Outcome(returncode, time.monotonic() - start, tail(handle), group.limits)
+    finally:
+        group.remove()
 
 
 def tail(handle, size: int = 2000) -> str:

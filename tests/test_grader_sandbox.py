@@ -308,3 +308,41 @@ def test_links_and_deep_folders_left_behind_harm_nothing(tmp_path, pack):
     assert "HOST_ONLY_SECRET_42" not in json.dumps(leaked) and leaked["score"] == 0
     assert deep_row["score"] == fine["score"] == 3
     assert not {n for n in set(os.listdir(tempfile.gettempdir())) - temporary if n.startswith("grading-")}
+
+
+FORK_BOMB = """
+import os, time
+n = 0
+try:
+    for _ in range(5000):
+        if os.fork() == 0:
+            time.sleep(20)
+            os._exit(0)
+        n += 1
+except OSError:
+    pass
+print('forked', n, flush=True)
+"""
+
+
+def test_a_fork_bomb_stops_at_the_sandbox_s_task_limit(tmp_path):
+    """Under a root grader RLIMIT_NPROC binds nothing (uid 0 is exempt, and the sandbox's uid maps to
+    it): the cgroup of the sandbox caps its threads and processes as a whole, and its memory."""
+    line = sandbox.command_line(
+        [os.path.join(sys.base_prefix, "bin", "python3"), "-c", FORK_BOMB],
+        writable=tmp_path,
+        read_only=[],
+        env={},
+        cwd=tmp_path,
+        cpu_seconds=60,
+    )
+    outcome = sandbox.run(line, timeout=60, log=tmp_path / "log.txt")
+    parent = sandbox._own_group("pids")
+    if parent is not None and os.access(parent, os.W_OK):  # a cgroup can be made here (root on CI: yes)
+        assert f"pids pids.max={sandbox.GROUP_TASKS}" in outcome.limits, outcome
+        assert any(limit.startswith("memory ") for limit in outcome.limits), outcome
+    if outcome.limits:
+        forked = int(outcome.tail.split("forked", 1)[1].split()[0])
+        assert forked < sandbox.GROUP_TASKS, outcome.tail  # stopped by the cap, not by the loop's 5000
+    assert outcome.seconds < 30  # the sleeping children died with the sandbox's pid namespace
+    assert processes_with("time.sleep(20)") == []
