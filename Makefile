@@ -36,16 +36,20 @@ workbook: setup ## execute every notebook into build/notebooks and render build/
 test: setup browser sandbox ## unit tests + every notebook in fast mode + 01/04/08 in Chromium (pytest)
 	$(BIN)/python -m pytest
 
+# $(call apt_install,PACKAGE,WHAT FOR): Debian's package with apt-get, as root or with password-less
+# sudo (apt-get update only when the first try fails); does nothing elsewhere. One shell line.
+apt_install = SUDO=$$( [ "$$(id -u)" = 0 ] && echo "" || (command -v sudo >/dev/null && sudo -n true 2>/dev/null && echo sudo) || echo none ); \
+	if [ "$$SUDO" != none ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's $(1) $(2)"; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(1) >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null 2>&1 && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(1) >/dev/null 2>&1; } ; \
+	fi
+
 # The real-browser test drives Chromium: Debian's package (apt, as root or with sudo), else
 # Playwright's own download (online); otherwise stop with one line saying how to provide one.
 browser: setup ## a Chromium for the browser test
 	@if [ -n "$$WORKBOOK_CHROMIUM" ] || command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then exit 0; fi; \
-	SUDO=$$( [ "$$(id -u)" = 0 ] && echo "" || (command -v sudo >/dev/null && sudo -n true 2>/dev/null && echo sudo) || echo none ); \
-	if [ "$$SUDO" != none ] && command -v apt-get >/dev/null; then \
-	  echo "installing Debian's chromium for the browser test"; \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
-	  { $$SUDO apt-get update -q >/dev/null 2>&1 && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; } ; \
-	fi; \
+	$(call apt_install,chromium,for the browser test); \
 	command -v chromium >/dev/null && exit 0; \
 	$(BIN)/python -m playwright install chromium >/dev/null 2>&1 && exit 0; \
 	echo "no Chromium for the browser test: apt-get install chromium (Debian), or .venv/bin/python -m playwright install chromium (online), or set WORKBOOK_CHROMIUM" >&2; exit 1
@@ -54,12 +58,7 @@ browser: setup ## a Chromium for the browser test
 # bwrap is missing; otherwise stop with one line saying how to provide it.
 sandbox: ## bubblewrap, the grading sandbox
 	@if command -v bwrap >/dev/null && command -v prlimit >/dev/null; then exit 0; fi; \
-	SUDO=$$( [ "$$(id -u)" = 0 ] && echo "" || (command -v sudo >/dev/null && sudo -n true 2>/dev/null && echo sudo) || echo none ); \
-	if [ "$$SUDO" != none ] && command -v apt-get >/dev/null; then \
-	  echo "installing Debian's bubblewrap for the grading sandbox"; \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap >/dev/null 2>&1 || \
-	  { $$SUDO apt-get update -q >/dev/null 2>&1 && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap >/dev/null 2>&1; } ; \
-	fi; \
+	$(call apt_install,bubblewrap,for the grading sandbox); \
 	command -v bwrap >/dev/null && command -v prlimit >/dev/null && exit 0; \
 	echo "no bubblewrap for the grading sandbox: apt-get install bubblewrap (Debian/Ubuntu; prlimit is in util-linux), dnf install bubblewrap (Fedora), or grade with --no-sandbox" >&2; exit 1
 
