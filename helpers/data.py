@@ -21,6 +21,7 @@ file by file, a few at a time, into ``<cache>/<name>.partial/``; the folder is r
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import http.client
 import os
@@ -477,9 +478,19 @@ def download_folder(entry: Entry, dest: Path, *, progress: bool = True) -> Path:
 
     Work happens in ``dest.partial``, which keeps the files already verified when a run fails
     (the next run fetches only the rest); ``dest`` appears, by one rename, only when every file
-    verified. ``FOLDER_WORKERS`` files at a time, one progress bar for the folder.
+    verified. ``FOLDER_WORKERS`` files at a time, one progress bar for the folder; a second
+    process fetching the same folder waits on ``dest.lock`` and then finds it complete.
     """
-    files = folder_files(entry.listing)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(dest.with_name(dest.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one download of a folder at a time, across processes
+        files = folder_files(entry.listing)
+        if dest.is_dir() and all(_good_copy(dest / item.path, (item.sha256,)) for item in files):
+            return dest  # another process (a second notebook) completed it while this one waited
+        return _download_folder_locked(entry, files, dest, progress)
+
+
+def _download_folder_locked(entry: Entry, files: tuple[FolderFile, ...], dest: Path, progress: bool) -> Path:
     partial = dest.with_name(dest.name + ".partial")
     if dest.is_dir() and not partial.exists():
         os.replace(dest, partial)  # an incomplete or changed folder: resume in place

@@ -240,3 +240,14 @@ def test_pack_only_named_files_including_an_online_only_one(pack, new_user, mirr
     assert cli.main(["pack", str(built), "--only", "mnist"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown data file(s) ['mnist']; did you mean mnist.npz?" in err
+
+
+def test_two_fetches_of_one_folder_at_once_both_succeed(new_user, mirror):
+    """Two notebooks opened together download the flower subset side by side: the second to finish
+    finds the folder already complete instead of failing on the rename."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(lambda _: data.fetch("flower_photos_subset", progress=False), range(2))
+    assert first == second == new_user / "flower_photos_subset"
+    assert sum(1 for _ in first.glob("*/*/*.jpg")) == 1000 and not (new_user / "flower_photos_subset.partial").exists()
