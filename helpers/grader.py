@@ -315,7 +315,7 @@ def grade(
             line = sandbox.command_line(
                 command, writable=work, read_only=binds, env=env, cwd=REPO, cpu_seconds=2 * timeout + 60
             )
-            outcome = sandbox.run(line, timeout=timeout, log=log)
+            outcome = sandbox.run(line, timeout=timeout, log=log, watch=scratch)
             if not outcome.limits:
                 warnings.append(NO_GROUP_WARNING)
         else:
@@ -323,7 +323,10 @@ def grade(
             home.mkdir()
             plain = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG")} | {"HOME": str(home)}
             outcome = _run_unsandboxed(command, plain | env, timeout, log)
-        if outcome.timed_out:
+        if outcome.stopped:
+            why = outcome.stopped
+            warnings.append(why)
+        elif outcome.timed_out:
             why = f"stopped after the time limit of {timeout} s"
             warnings.append(why)
         elif outcome.returncode != 0:

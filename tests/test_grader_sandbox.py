@@ -378,3 +378,37 @@ def test_the_warm_up_runs_once_and_only_it_adds_to_the_caches(tmp_path, pack, mo
     grader._harvest(made, [host])
     kept = {str(p.relative_to(host)): p.read_bytes() for p in host.rglob("*") if p.is_file()}
     assert kept == {"old.tflite": b"old", "new.tflite": b"new", "sub/features.npy": b"npy"}
+
+
+def test_the_disk_limit_holds_for_all_files_together(tmp_path, pack, monkeypatch):
+    """Files under the 64 MB cap each, but many of them: the run stops within seconds of passing
+    the disk limit (lowered here to 300 MB so the test writes little), graded as far as it got."""
+    monkeypatch.setattr(sandbox, "DISK_LIMIT", 300 << 20)
+    grader.warm_caches(NOTEBOOKS / NOTEBOOK)  # before the clock (a no-op when warm)
+    filler = submission(
+        tmp_path,
+        "filler",
+        "import os, time\n"
+        "for i in range(12):  # 12 x 40 MB = 480 MB, one file at a time\n"
+        "    with open(os.path.join(os.environ['WORKBOOK_ANSWERS'], f'fill{i}'), 'wb') as f:\n"
+        "        f.write(os.urandom(40 << 20))\n"
+        "time.sleep(600)\n",
+    )
+    start = time.monotonic()
+    (result,) = grader.grade_all([str(filler)], timeout=300)
+    assert time.monotonic() - start < 120  # not the 300 s time limit
+    assert "stopped: more than 300 MB (or 100,000 files) written" in result["warnings"], result
+    assert result["score"] == 0
+
+
+def test_disk_usage_counts_links_as_links_and_caps_the_entries(tmp_path, monkeypatch):
+    (tmp_path / "big").write_bytes(b"x" * (1 << 20))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "link").symlink_to(tmp_path / "big")
+    (tmp_path / "sub" / "loop").symlink_to(tmp_path)  # never followed
+    used = sandbox.disk_usage(tmp_path)
+    assert (1 << 20) <= used < (1 << 20) + (64 << 10)  # the file's blocks, the folder and the links' few
+    monkeypatch.setattr(sandbox, "DISK_ENTRIES", 3)
+    for i in range(3):
+        (tmp_path / f"empty{i}").touch()
+    assert sandbox.disk_usage(tmp_path) > sandbox.DISK_LIMIT  # 7 entries > 3: counted as over the limit
