@@ -135,6 +135,60 @@ def _five_per_layer(i, o):
     return np.asarray(o["row_names"]).size == 5 * int(i["first"])
 
 
+# 02 multiply-adds by hand ------------------------------------------------------------------------
+_COST_COLLECT = """
+_shapes = [[int(v) for v in row] for row in cost_shapes]
+standard = [standard_mult_adds(*row) for row in _shapes]
+separable = [separable_mult_adds(*row) for row in _shapes]
+"""
+
+
+def _cost_shapes(rng):
+    """(dk, m, n, h, w, stride) rows: odd and unequal sides, strides 1 and 2, kernels 1 to 7."""
+    n = 12
+    return {
+        "cost_shapes": np.stack(
+            [
+                rng.choice([1, 3, 5, 7], n),
+                rng.integers(1, 40, n),
+                rng.integers(1, 40, n),
+                rng.integers(3, 30, n) * 2 + 1,  # odd heights: ceil vs floor differ at stride 2
+                rng.integers(3, 30, n) * 2,
+                np.resize([1, 2], n),
+            ],
+            axis=1,
+        ).astype(np.int64)
+    }
+
+
+def _out_sides(s):
+    return -(-s[:, 3] // s[:, 5]), -(-s[:, 4] // s[:, 5])  # SAME padding: ceil(side / stride)
+
+
+def standard_reference(shapes) -> np.ndarray:
+    """Multiply-adds of a standard dk x dk convolution, counted as helpers.costs.layer_costs does."""
+    s = np.asarray(shapes, np.int64)
+    out_h, out_w = _out_sides(s)
+    return s[:, 0] ** 2 * s[:, 1] * s[:, 2] * out_h * out_w
+
+
+def separable_reference(shapes) -> np.ndarray:
+    """Depthwise dk x dk (with the stride) + pointwise 1x1, counted as layer_costs does."""
+    s = np.asarray(shapes, np.int64)
+    out_h, out_w = _out_sides(s)
+    return (s[:, 0] ** 2 * s[:, 1] + s[:, 1] * s[:, 2]) * out_h * out_w
+
+
+def _counts_ok(reference: Callable[[np.ndarray], np.ndarray], out: str) -> Verdict:
+    def verdict(i, o):
+        got = np.asarray(o[out])
+        return got.dtype.kind in "iuf" and got.shape == (len(i["cost_shapes"]),) and bool(
+            np.all(np.abs(got - reference(i["cost_shapes"])) < 0.5)
+        )
+
+    return verdict
+
+
 # 03 BatchNorm fold --------------------------------------------------------------------------------
 def _batchnorm(rng):
     channels = 8
@@ -437,7 +491,24 @@ PROBES: dict[str, list[Probe]] = {
             {"graph_walk": (2, _graph_walk_ok), "five_per_layer": (1, _five_per_layer)},
             setup=_GRAPH_SETUP,
             collect=_GRAPH_COLLECT,
-        )
+        ),
+        Probe(
+            "mult_adds",
+            "c09e",
+            "c09e",
+            _cost_shapes,
+            ("standard", "separable"),
+            {
+                "standard_mult_adds": (1, _counts_ok(standard_reference, "standard")),
+                "separable_mult_adds": (2, _counts_ok(separable_reference, "separable")),
+            },
+            rerun=False,
+            collect=_COST_COLLECT,
+            notes={
+                "standard_mult_adds": "judged on 12 drawn shapes (odd and unequal sides, strides 1 and 2)",
+                "separable_mult_adds": "judged on 12 drawn shapes (odd and unequal sides, strides 1 and 2)",
+            },
+        ),
     ],
     "03_bn_folding.ipynb": [
         Probe(

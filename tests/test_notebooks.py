@@ -93,6 +93,7 @@ def test_02_layer_dump(executed):
     assert r["variables"][-1] == ["MobilenetV1/Conv2d_1_pointwise/BatchNorm/moving_variance", [16]]
     assert r["total_mult_adds"] == pytest.approx(41e6, rel=0.0125)  # paper, Table 6: 41 M
     assert r["ratio_max_deviation"] < 1e-12  # counted cost ratio == 1/N + 1/Dk^2 up to float rounding
+    assert r["check:standard_mult_adds"]["passed"] and r["check:separable_mult_adds"]["passed"]  # hand == counted
     # The classifier's 256 x 1000 weights + 1000 biases of 475,544 parameters: the question's premise.
     assert r["classifier_parameter_share"] == pytest.approx(257_000 / 475_544)
 

@@ -1,0 +1,101 @@
+"""The graded exercises of issue 21 (02 multiply-adds, 05 the challenger, 10 the cost model): each
+probe passes the model answer and fails every likely wrong answer, judged in process as the grader
+judges (the probe's collect code on inputs it drew, then :func:`helpers.judge.verdicts`)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from helpers import answers, homework, judge
+from helpers.paths import NOTEBOOKS
+
+
+def probe_of(notebook: str, name: str) -> judge.Probe:
+    (probe,) = [p for p in judge.PROBES[notebook] if p.name == name]
+    return probe
+
+
+def solution(notebook: str, cell: str) -> str:
+    cells = homework.exercise_cells(json.loads((NOTEBOOKS / notebook).read_text()))
+    return "".join(cells[cell]["source"])
+
+
+def judged(probe: judge.Probe, code: str, namespace: dict | None = None, seed: int = 3) -> dict[str, bool]:
+    """``check name -> passed`` for an exercise cell's code, as the grader would judge it."""
+    inputs = probe.inputs(np.random.default_rng(seed))
+    namespace = dict(namespace or {"np": np})
+    exec(code, namespace)
+    try:
+        values = answers.evaluate(judge.task(probe, code), inputs, namespace)
+    except Exception as error:  # a crash in the collect code: nothing reported
+        return {r["name"]: r["passed"] for r in judge.verdicts(probe, inputs, None, type(error).__name__)}
+    return {r["name"]: r["passed"] for r in judge.verdicts(probe, inputs, values, "")}
+
+
+# 02 multiply-adds of a standard and a depthwise-separable layer ------------------------------------
+COSTS = "02_layer_dump.ipynb"
+OUT = "out_h, out_w = -(-h // stride), -(-w // stride)\n    "
+STANDARD = "def standard_mult_adds(dk, m, n, h, w, stride=1):\n    {out}return {expr}\n"
+SEPARABLE = "def separable_mult_adds(dk, m, n, h, w, stride=1):\n    {out}return {expr}\n"
+RIGHT_STANDARD = STANDARD.format(out=OUT, expr="dk * dk * m * n * out_h * out_w")
+RIGHT_SEPARABLE = SEPARABLE.format(out=OUT, expr="(dk * dk * m + m * n) * out_h * out_w")
+
+WRONG_STANDARD = {
+    "ignores the stride": STANDARD.format(out="", expr="dk * dk * m * n * h * w"),
+    "floor instead of ceil": STANDARD.format(out="out_h, out_w = h // stride, w // stride\n    ",
+                                             expr="dk * dk * m * n * out_h * out_w"),
+    "square map (h * h)": STANDARD.format(out=OUT, expr="dk * dk * m * n * out_h * out_h"),
+    "forgets the input channels": STANDARD.format(out=OUT, expr="dk * dk * n * out_h * out_w"),
+    "dk instead of dk squared": STANDARD.format(out=OUT, expr="dk * m * n * out_h * out_w"),
+}
+WRONG_SEPARABLE = {
+    "forgets the pointwise layer": SEPARABLE.format(out=OUT, expr="dk * dk * m * out_h * out_w"),
+    "depthwise mixes channels (times n)": SEPARABLE.format(out=OUT, expr="(dk * dk * m * n + m * n) * out_h * out_w"),
+    "pointwise with a dk x dk kernel": SEPARABLE.format(out=OUT, expr="dk * dk * (m + m * n) * out_h * out_w"),
+    "ignores the stride": SEPARABLE.format(out="", expr="(dk * dk * m + m * n) * h * w"),
+    "floor instead of ceil": SEPARABLE.format(out="out_h, out_w = h // stride, w // stride\n    ",
+                                              expr="(dk * dk * m + m * n) * out_h * out_w"),
+    "the paper's ratio times a standard conv on the input map": SEPARABLE.format(
+        out=OUT, expr="(1 / n + 1 / dk**2) * dk * dk * m * n * h * w"
+    ),
+}
+
+
+def test_02_model_answer_passes():
+    probe = probe_of(COSTS, "mult_adds")
+    assert judged(probe, solution(COSTS, probe.cell)) == {"standard_mult_adds": True, "separable_mult_adds": True}
+    assert judged(probe, RIGHT_STANDARD + RIGHT_SEPARABLE) == {"standard_mult_adds": True, "separable_mult_adds": True}
+
+
+@pytest.mark.parametrize("mistake", list(WRONG_STANDARD))
+def test_02_wrong_standard_cost_loses_its_point(mistake):
+    got = judged(probe_of(COSTS, "mult_adds"), WRONG_STANDARD[mistake] + RIGHT_SEPARABLE)
+    assert got == {"standard_mult_adds": False, "separable_mult_adds": True}, mistake
+
+
+@pytest.mark.parametrize("mistake", list(WRONG_SEPARABLE))
+def test_02_wrong_separable_cost_loses_its_points(mistake):
+    got = judged(probe_of(COSTS, "mult_adds"), RIGHT_STANDARD + WRONG_SEPARABLE[mistake])
+    assert got == {"standard_mult_adds": True, "separable_mult_adds": False}, mistake
+
+
+def test_02_references_are_what_layer_costs_counts():
+    """The judge's closed forms equal helpers.costs.layer_costs on real Keras layers (SAME padding,
+    odd and unequal sides, strides 1 and 2), so the grader checks against the notebook's counter."""
+    import keras
+
+    from helpers import costs
+
+    shapes = judge._cost_shapes(np.random.default_rng(0))["cost_shapes"][:6]
+    for dk, m, n, h, w, stride in shapes.tolist():
+        stem = [keras.Input((h, w, m))]
+        standard = keras.Sequential([*stem, keras.layers.Conv2D(n, dk, strides=stride, padding="same")])
+        separable = keras.Sequential(
+            [*stem, keras.layers.DepthwiseConv2D(dk, strides=stride, padding="same"), keras.layers.Conv2D(n, 1)]
+        )
+        shape = [[dk, m, n, h, w, stride]]
+        assert sum(r.mult_adds for r in costs.layer_costs(standard)) == judge.standard_reference(shape)[0]
+        assert sum(r.mult_adds for r in costs.layer_costs(separable)) == judge.separable_reference(shape)[0]
