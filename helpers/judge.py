@@ -182,8 +182,10 @@ def separable_reference(shapes) -> np.ndarray:
 def _counts_ok(reference: Callable[[np.ndarray], np.ndarray], out: str) -> Verdict:
     def verdict(i, o):
         got = np.asarray(o[out])
-        return got.dtype.kind in "iuf" and got.shape == (len(i["cost_shapes"]),) and bool(
-            np.all(np.abs(got - reference(i["cost_shapes"])) < 0.5)
+        return (
+            got.dtype.kind in "iuf"
+            and got.shape == (len(i["cost_shapes"]),)
+            and bool(np.all(np.abs(got - reference(i["cost_shapes"])) < 0.5))
         )
 
     return verdict
@@ -470,6 +472,33 @@ def _topk_ok(scores: str, labels: str, ks: tuple[int, ...], out: str) -> Verdict
     return verdict
 
 
+# 10 the cost model alpha^2 rho^2 ------------------------------------------------------------------
+_SCALING_COLLECT = """
+_b = [float(v) for v in cost_base]
+alpha_only = [scaled_mult_adds(b, float(a), 224) for b, a in zip(_b, cost_alpha)]
+resolution_only = [scaled_mult_adds(b, 1.0, int(r)) for b, r in zip(_b, cost_resolution)]
+both = [scaled_mult_adds(b, float(a), int(r)) for b, a, r in zip(_b, cost_alpha, cost_resolution)]
+"""
+
+
+def _scaling_inputs(rng):
+    n = 8
+    return {
+        "cost_base": rng.uniform(100, 1000, n),
+        "cost_alpha": rng.choice([0.25, 0.35, 0.5, 0.75, 1.3, 1.4], n),
+        "cost_resolution": rng.choice([96, 128, 160, 192, 256, 288], n),
+    }
+
+
+def _scaling_ok(out: str) -> Verdict:
+    def verdict(i, o):
+        alpha = i["cost_alpha"] if out != "resolution_only" else 1.0
+        rho = i["cost_resolution"] / 224 if out != "alpha_only" else 1.0
+        return _close(o[out], i["cost_base"] * alpha**2 * rho**2, rtol=1e-6, atol=0)
+
+    return verdict
+
+
 PROBES: dict[str, list[Probe]] = {
     "01_classify.ipynb": [
         Probe(
@@ -645,7 +674,25 @@ PROBES: dict[str, list[Probe]] = {
             },
             rerun=False,
             collect=_TOPK_COLLECT,
-        )
+        ),
+        Probe(
+            "cost_model",
+            "c09e",
+            "c09e",
+            _scaling_inputs,
+            ("alpha_only", "resolution_only", "both"),
+            {
+                "cost_model_alpha": (1, _scaling_ok("alpha_only")),
+                "cost_model_resolution": (1, _scaling_ok("resolution_only")),
+                "cost_model": (1, _scaling_ok("both")),
+            },
+            rerun=False,
+            collect=_SCALING_COLLECT,
+            notes={
+                name: "judged on 8 drawn bases, widths and resolutions"
+                for name in ("cost_model_alpha", "cost_model_resolution", "cost_model")
+            },
+        ),
     ],
 }
 

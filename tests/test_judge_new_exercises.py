@@ -99,3 +99,34 @@ def test_02_references_are_what_layer_costs_counts():
         shape = [[dk, m, n, h, w, stride]]
         assert sum(r.mult_adds for r in costs.layer_costs(standard)) == judge.standard_reference(shape)[0]
         assert sum(r.mult_adds for r in costs.layer_costs(separable)) == judge.separable_reference(shape)[0]
+
+
+# 10 the cost model alpha^2 rho^2 -------------------------------------------------------------------
+SCALING = "10_accuracy_vs_cost.ipynb"
+COST_MODEL = "def scaled_mult_adds(base, alpha, resolution):\n    return {expr}\n"
+ALL_THREE = {"cost_model_alpha": True, "cost_model_resolution": True, "cost_model": True}
+WRONG_COST_MODELS = {  # the checks each mistake must fail
+    "linear in alpha": ("base * alpha * (resolution / 224) ** 2", {"cost_model_alpha", "cost_model"}),
+    "linear in rho": ("base * alpha**2 * resolution / 224", {"cost_model_resolution", "cost_model"}),
+    "rho not divided by 224": ("base * alpha**2 * resolution**2", set(ALL_THREE)),
+    "rho upside down": ("base * alpha**2 * (224 / resolution) ** 2", {"cost_model_resolution", "cost_model"}),
+    "rho from 128 pixels": ("base * alpha**2 * (resolution / 128) ** 2", set(ALL_THREE)),
+    "ignores the resolution": ("base * alpha**2", {"cost_model_resolution", "cost_model"}),
+    "ignores alpha": ("base * (resolution / 224) ** 2", {"cost_model_alpha", "cost_model"}),
+    "rounded": ("round(base * alpha**2 * (resolution / 224) ** 2)", set(ALL_THREE)),
+    "adds the two factors": ("base * (alpha**2 + (resolution / 224) ** 2) / 2", set(ALL_THREE)),
+}
+
+
+def test_10_model_answer_passes():
+    probe = probe_of(SCALING, "cost_model")
+    assert judged(probe, solution(SCALING, probe.cell)) == ALL_THREE
+    right = COST_MODEL.format(expr="base * alpha**2 * (resolution / 224) ** 2")
+    assert all(judged(probe, right, seed=seed) == ALL_THREE for seed in range(5))  # other draws too
+
+
+@pytest.mark.parametrize("mistake", list(WRONG_COST_MODELS))
+def test_10_each_wrong_cost_model_loses_points(mistake):
+    expr, failing = WRONG_COST_MODELS[mistake]
+    got = judged(probe_of(SCALING, "cost_model"), COST_MODEL.format(expr=expr))
+    assert {name for name, passed in got.items() if not passed} == failing, mistake

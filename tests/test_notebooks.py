@@ -263,6 +263,11 @@ def test_09_weight_imprinting(executed):
 def test_10_accuracy_vs_cost(executed):
     r = executed("10_accuracy_vs_cost")
     assert r["check:top_k_ties"]["passed"] and r["check:top_k_matches_evaluate"]["passed"]
+    assert r["check:cost_model_alpha"]["passed"] and r["check:cost_model"]["passed"]
+    # counted by helpers.costs.layer_costs from Keras's MobileNet: 41.0 M at 0.25/224, as notebook 02 counts
+    assert r["cost_model"]["mobilenet_v1_0.25_224"]["counted"] == pytest.approx(41.030272)
+    # alpha^2 rho^2 leaves out the terms linear in alpha (depthwise, first conv, classifier): short at 0.25
+    assert all(0.8 < row["predicted"] / row["counted"] < 1.0 for row in r["cost_model"].values())
     top1 = r["top1_crop"]  # fast mode: 4 models on 60 photos (standard errors about 6 points)
     assert set(top1) == {
         "mobilenet_v1_0.25_128",
