@@ -254,29 +254,58 @@ def _rows_sum_to_one(i, o):
     )
 
 
-# 05 the CNN challenger ----------------------------------------------------------------------------
+# 05 the CNN challenger (the student's design, judged by behaviour) -------------------------------
 _CNN_COLLECT = """
 candidate = cnn_challenger()
-n_conv = sum(isinstance(layer, keras.layers.Conv2D) for layer in candidate.layers)
-n_params = candidate.count_params()
+_convolutions = (keras.layers.Conv2D, keras.layers.SeparableConv2D, keras.layers.DepthwiseConv2D)
+n_conv = sum(isinstance(layer, _convolutions) for layer in candidate.layers)
+output_shape = [-1 if d is None else int(d) for d in candidate.output_shape]
 model_name = str(candidate.name)
 """
-_CNN_PREDICT = """
-cnn_predicted = np.asarray(trained["cnn_challenger"].predict(x_test[digits], verbose=0)).argmax(axis=1)
+_CNN_BEHAVIOUR = """
+_chosen = np.asarray(val_digits)[np.asarray(val_digits) < len(x_val)]
+val_size = len(x_val)
+val_logits = np.asarray(trained["cnn_challenger"](x_val[_chosen], training=False))
 """
+MNIST_VAL = {500: 6_000, 5_000: 60_000}  # validation digits -> training digits loaded (fast, full run)
+CNN_VAL_ACCURACY = {500: 0.80, 5_000: 0.985}  # fast: 1 epoch on 5,500 digits; full: 6 epochs on 55,000
 
 
-def _digits(rng):
-    return {"digits": np.sort(rng.choice(10_000, 2_000, replace=False))}
+def _val_digits(rng):
+    """Positions in the validation split: 400 of the fast run's 500, and 1,600 more of the full run's 5,000."""
+    return {
+        "val_digits": np.sort(
+            np.concatenate(
+                [rng.choice(500, 400, replace=False), rng.choice(np.arange(500, 5_000), 1_600, replace=False)]
+            )
+        )
+    }
 
 
-def _cnn_accuracy(i, o):
-    """Above 0.80 on 2,000 test digits the grader drew (fast mode: 1 epoch on 5,500 digits)."""
+def _cnn_shape(i, o):
+    return int(o["n_conv"]) >= 1 and str(o["model_name"]) == "cnn_challenger" and o["output_shape"].tolist() == [-1, 10]
+
+
+def _val_chosen(i, o) -> np.ndarray:
+    return i["val_digits"][i["val_digits"] < int(o["val_size"])]
+
+
+def _outputs_logits(i, o):
+    """Unbounded logits: some negative and some beyond +-1 (a softmax, sigmoid, ReLU or tanh last layer fails)."""
+    out = np.asarray(o["val_logits"], float)
+    return out.shape == (len(_val_chosen(i, o)), 10) and out.min() < 0 and np.abs(out).max() > 1
+
+
+def _cnn_val_accuracy(i, o):
     from .datasets import load_mnist
 
-    _, (_, y_test) = load_mnist()
-    predicted = np.asarray(o["cnn_predicted"])
-    return predicted.shape == i["digits"].shape and float(np.mean(predicted == y_test[i["digits"]])) > 0.80
+    size = int(o["val_size"])
+    if size not in MNIST_VAL:
+        return False
+    (_, y_train), _ = load_mnist()
+    truth = y_train[: MNIST_VAL[size]][-size:][_val_chosen(i, o)]
+    predicted = np.asarray(o["val_logits"]).argmax(axis=1)
+    return predicted.shape == truth.shape and float(np.mean(predicted == truth)) > CNN_VAL_ACCURACY[size]
 
 
 # 06 the new head ----------------------------------------------------------------------------------
@@ -575,26 +604,24 @@ PROBES: dict[str, list[Probe]] = {
             "c06e",
             "c06e",
             lambda rng: {},
-            ("n_conv", "n_params", "model_name"),
-            {
-                "cnn_is_convolutional": (1, lambda i, o: int(o["n_conv"]) >= 1),
-                "cnn_architecture": (
-                    1,
-                    lambda i, o: int(o["n_params"]) == 225_034 and str(o["model_name"]) == "cnn_challenger",
-                ),
-            },
+            ("n_conv", "output_shape", "model_name"),
+            {"cnn_is_convolutional": (1, _cnn_shape)},
             rerun=False,
             collect=_CNN_COLLECT,
         ),
         Probe(
-            "accuracy",
+            "behaviour",
             "c06e",
-            "c11",
-            _digits,
-            ("cnn_predicted",),
-            {"cnn_test_accuracy": (1, _cnn_accuracy)},
+            "c08",
+            _val_digits,
+            ("val_size", "val_logits"),
+            {"cnn_outputs_logits": (1, _outputs_logits), "cnn_val_accuracy": (1, _cnn_val_accuracy)},
             rerun=False,
-            collect=_CNN_PREDICT,
+            collect=_CNN_BEHAVIOUR,
+            notes={
+                "cnn_outputs_logits": "judged on the validation digits the grader drew, not the first 256",
+                "cnn_val_accuracy": "judged on the validation digits the grader drew, not the whole split",
+            },
         ),
     ],
     "06_flowers_transfer.ipynb": [

@@ -130,3 +130,104 @@ def test_10_each_wrong_cost_model_loses_points(mistake):
     expr, failing = WRONG_COST_MODELS[mistake]
     got = judged(probe_of(SCALING, "cost_model"), COST_MODEL.format(expr=expr))
     assert {name for name, passed in got.items() if not passed} == failing, mistake
+
+
+# 05 the student's CNN challenger, judged by behaviour ----------------------------------------------
+MNIST = "05_mnist.ipynb"
+CNN = """
+def cnn_challenger():
+    return keras.Sequential([
+        keras.Input((28, 28, 1)),
+        keras.layers.Conv2D({filters}, 3, activation="relu"), keras.layers.MaxPooling2D(),
+        keras.layers.Flatten(), keras.layers.Dense(64, activation="relu"),
+        keras.layers.Dense(10{last}),
+    ], name="{name}")
+"""
+DENSE_ONLY = """
+def cnn_challenger():
+    return keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)],
+                            name="cnn_challenger")
+"""
+OTHER_DESIGN = CNN.format(filters=16, last="", name="cnn_challenger")  # fewer filters: another fine design
+WRONG_LAST_LAYER = {  # the output squashed while the loss takes logits: trains, but the outputs are not logits
+    "softmax on the last Dense": CNN.format(filters=16, last=', activation="softmax"', name="cnn_challenger"),
+    "ReLU on the last Dense": CNN.format(filters=16, last=', activation="relu"', name="cnn_challenger"),
+    "sigmoid on the last Dense": CNN.format(filters=16, last=', activation="sigmoid"', name="cnn_challenger"),
+}
+
+
+@pytest.fixture(scope="module")
+def fast_split():
+    """The notebook's fast-mode data: 5,500 training and 500 validation digits."""
+    from helpers.datasets import load_mnist
+
+    (x, y), _ = load_mnist()
+    x = (x[:6000].astype("float32") / 255.0)[..., None]
+    return x[:-500], y[:6000][:-500], x[-500:]
+
+
+def trained_namespace(code: str, split) -> dict:
+    """The notebook's namespace after its training cell, for a cnn_challenger written as ``code``."""
+    import keras
+
+    from helpers.seed import set_seed
+
+    x_train, y_train, x_val = split
+    namespace = {"np": np, "keras": keras}
+    exec(code, namespace)
+    set_seed()
+    model = namespace["cnn_challenger"]()
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
+    model.fit(x_train, y_train, epochs=1, batch_size=128, verbose=0)  # as fast mode trains
+    namespace |= {"trained": {model.name: model}, "x_val": x_val}
+    return namespace
+
+
+def test_05_the_model_answer_and_another_design_pass(fast_split):
+    import keras
+
+    for code in (solution(MNIST, "c06e"), OTHER_DESIGN):
+        assert judged(probe_of(MNIST, "architecture"), code, {"np": np, "keras": keras}) == {
+            "cnn_is_convolutional": True
+        }
+        got = judged(probe_of(MNIST, "behaviour"), "", trained_namespace(code, fast_split))
+        assert got == {"cnn_outputs_logits": True, "cnn_val_accuracy": True}
+
+
+@pytest.mark.parametrize("mistake", list(WRONG_LAST_LAYER))
+def test_05_a_squashed_output_loses_the_logits_point(mistake, fast_split):
+    got = judged(probe_of(MNIST, "behaviour"), "", trained_namespace(WRONG_LAST_LAYER[mistake], fast_split))
+    assert got["cnn_outputs_logits"] is False, mistake
+
+
+def test_05_no_convolution_wrong_name_or_outputs_lose_the_architecture_point():
+    import keras
+
+    for code in (
+        DENSE_ONLY,
+        CNN.format(filters=16, last="", name="sequential"),
+        CNN.format(filters=16, last="", name="cnn_challenger").replace("Dense(10", "Dense(1"),
+    ):
+        assert judged(probe_of(MNIST, "architecture"), code, {"np": np, "keras": keras}) == {
+            "cnn_is_convolutional": False
+        }
+
+
+def test_05_accuracy_is_judged_on_the_grader_s_digits_and_labels():
+    from helpers.datasets import load_mnist
+
+    probe = probe_of(MNIST, "behaviour")
+    inputs = probe.inputs(np.random.default_rng(1))
+    (_, y), _ = load_mnist()
+    for size, total in judge.MNIST_VAL.items():
+        chosen = inputs["val_digits"][inputs["val_digits"] < size]
+        truth = y[:total][-size:][chosen]
+        right = np.eye(10)[truth] * 8 - 4  # logits that pick the true digit
+        shifted = np.eye(10)[(truth + 1) % 10] * 8 - 4  # off by one digit: every answer wrong
+        rows = judge.verdicts(probe, inputs, {"val_size": np.array(size), "val_logits": right}, "")
+        assert all(r["passed"] for r in rows), (size, rows)
+        rows = judge.verdicts(probe, inputs, {"val_size": np.array(size), "val_logits": shifted}, "")
+        assert [r["passed"] for r in rows] == [True, False], size
+    rows = judge.verdicts(probe, inputs, {"val_size": np.array(7), "val_logits": np.zeros((0, 10))}, "")
+    assert not any(r["passed"] for r in rows)  # a split of another size is not the notebook's

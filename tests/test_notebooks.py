@@ -123,6 +123,9 @@ def test_05_mnist(executed):
     # measured 0.86 / 0.88 / 0.88, so 0.80 catches a broken pipeline without flaking on seeds.
     for name in ("baseline", "dense_challenger", "cnn_challenger"):
         assert r[f"{name}_test_accuracy"] > 0.80, name
+    # the challenger is graded by behaviour: a convolution, linear logits, validation accuracy
+    for check in ("cnn_is_convolutional", "cnn_outputs_logits", "cnn_val_accuracy"):
+        assert r[f"check:{check}"]["passed"], check
 
 
 def test_06_flowers_transfer(executed):
