@@ -377,6 +377,7 @@ QUOTED = {
     ("02_layer_dump", "c09"): "the paper's Table 2 share at full width; the alpha 0.25 share is printed by the cell",
     ("02_layer_dump", "c16a"): "the paper's Table 6 accuracy",
     ("05_mnist", "c00"): "the original homework's own results",
+    ("10_accuracy_vs_cost", "c14a"): "model answer quoting mobilenet_v1.md's and the paper's Tables 6-7 top-1",
     ("06_flowers_transfer", "c22"): "10x lower learning rate: a setting, not a measurement",
     ("06_flowers_transfer", "c29"): "'within 2 points': the criterion the printed line applies",
     ("06_flowers_transfer", "c41a"): "'within 2 points': the criterion the printed line applies",
