@@ -231,3 +231,19 @@ def test_05_accuracy_is_judged_on_the_grader_s_digits_and_labels():
         assert [r["passed"] for r in rows] == [True, False], size
     rows = judge.verdicts(probe, inputs, {"val_size": np.array(7), "val_logits": np.zeros((0, 10))}, "")
     assert not any(r["passed"] for r in rows)  # a split of another size is not the notebook's
+
+
+def test_the_modules_probe_code_uses_are_imported_by_the_notebook():
+    """A probe's setup and collect code run in the notebook's namespace: the ``np``, ``tf`` and
+    ``keras`` they use must be imported by the notebook's first cell (ruff drops an import no cell
+    uses, and the grader would then report "did not run (NameError)" for a right answer)."""
+    import re
+
+    imports = {"np": "import numpy as np", "tf": "import tensorflow as tf", "keras": "import keras"}
+    for name, probes in judge.PROBES.items():
+        cells = json.loads((NOTEBOOKS / name).read_text())["cells"]
+        first = "".join(next(c for c in cells if c["cell_type"] == "code")["source"])
+        for probe in probes:
+            for module, line in imports.items():
+                if re.search(rf"\b{module}\.", probe.setup + probe.collect):
+                    assert line in first.splitlines(), (name, probe.name, module)
