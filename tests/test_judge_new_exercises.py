@@ -153,6 +153,7 @@ WRONG_LAST_LAYER = {  # the output squashed while the loss takes logits: trains,
     "softmax on the last Dense": CNN.format(filters=16, last=', activation="softmax"', name="cnn_challenger"),
     "ReLU on the last Dense": CNN.format(filters=16, last=', activation="relu"', name="cnn_challenger"),
     "sigmoid on the last Dense": CNN.format(filters=16, last=', activation="sigmoid"', name="cnn_challenger"),
+    "tanh on the last Dense": CNN.format(filters=16, last=', activation="tanh"', name="cnn_challenger"),
 }
 
 
