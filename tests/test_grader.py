@@ -26,7 +26,7 @@ def test_the_judge_grades_exactly_the_instructor_checks():
     # The instructor edition (make test, strict) and the grader must agree on names and points.
     for source in notebook_list():
         assert judge.checks_of(source.name) == homework.checks_in(instructor(source.name)), source.name
-    assert sum(sum(judge.checks_of(s.name).values()) for s in notebook_list()) == 35  # 3 each; 03: 5, 07: 6
+    assert sum(sum(judge.checks_of(s.name).values()) for s in notebook_list()) == 41  # 3 each; 02, 07, 10: 6; 03: 5
 
 
 def test_probe_points_are_cells_of_the_notebook():
