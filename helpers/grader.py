@@ -64,6 +64,7 @@ class Submission:
     nb: dict
     source: Path
     warnings: list[str] = field(default_factory=list)
+    student: str = ""  # the submission's folder name, or --student
 
 
 def read_submission(path: str | Path) -> Submission:
@@ -99,7 +100,7 @@ def read_submission(path: str | Path) -> Submission:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise WorkbookError(f"{path} is not a valid notebook (nbformat 4): {first[:200]}") from None
     source = names[stamp["source"]]
-    submission = Submission(str(path), nb, source)
+    submission = Submission(str(path), nb, source, student=path.resolve().parent.name)
     current = homework.fingerprint(source)
     if stamp.get("sha256") != current:
         submission.warnings.append(
@@ -328,51 +329,74 @@ def grade(
             why = ""
         why = why or _first_error(executed) or "its extract cell did not run"
         checks = []
+        exercises = {probe.cell for probe in judge.PROBES.get(notebook, [])}
+        added = [code for cell_id, code in homework.student_sources(nb).items() if cell_id not in exercises]
         for probe in judge.PROBES.get(notebook, []):
             values, error = _read_answers(work, probe.name)
             with _JUDGING, native_log.filtered():  # 06/08's references import TensorFlow: no start-up lines
-                checks += judge.verdicts(probe, inputs[probe.name], values, error or why)
+                rows = judge.verdicts(probe, inputs[probe.name], values, error or why)
+            if uses := judge.reference_uses(probe, [sources.get(probe.cell, ""), *added]):
+                rows = judge.refused(rows, uses)
+                warnings.append(f"{probe.name}: {rows[0]['error']}")
+            checks += rows
     finally:
         sandbox.remove_tree(scratch)
     for check in checks:  # reasons may quote what the submission printed: no control characters
-        check["error"] = sandbox.printable(check["error"])
+        check["error"], check["message"] = sandbox.printable(check["error"]), sandbox.printable(check["message"])
+    return result_of(submission, checks, warnings, homework.written_answers(instructor, submission.nb))
+
+
+def result_of(submission: Submission, checks: list[dict], warnings: list[str], written: list[dict]) -> dict:
+    """The JSON-ready result of one graded submission (written answers unmarked until --manual)."""
+    written = [{**w, "question": sandbox.printable(w["question"])} for w in written]
     return {
         "submission": submission.path,
-        "notebook": notebook,
+        "student": submission.student,
+        "notebook": submission.source.name,
         "score": sum(c["points"] for c in checks if c["passed"]),
         "max_score": sum(c["points"] for c in checks),
         "checks": checks,
+        "written": written,
         "warnings": [sandbox.printable(w) for w in warnings],
     }
 
 
-def error_row(path: str, error: str) -> dict:
+def error_row(path: str, error: str, student: str = "") -> dict:
     """The result row of a submission that could not be graded."""
     return {
         "submission": path,
+        "student": student or Path(path).resolve().parent.name,
         "notebook": "",
         "score": 0,
         "max_score": 0,
         "checks": [],
+        "written": [],
         "warnings": [],
         "error": sandbox.printable(error),
     }
 
 
 def grade_all(
-    submissions: list[str], *, jobs: int = 1, timeout: int = DEFAULT_TIMEOUT_S, use_sandbox: bool = True
+    submissions: list[str],
+    *,
+    jobs: int = 1,
+    timeout: int = DEFAULT_TIMEOUT_S,
+    use_sandbox: bool = True,
+    student: str = "",
 ) -> list[dict]:
     """Grade several submissions, ``jobs`` at a time. Every file is read and validated first; a
     malformed one is an error row (``python -m helpers grade`` prints it as one line on stderr),
-    the rest are graded."""
+    the rest are graded. ``student`` names the student of every submission (default: each
+    submission's folder name)."""
     if use_sandbox and (reason := sandbox.unavailable()):
         raise WorkbookError(reason)
     read: list[Submission | dict] = []
     for path in submissions:
         try:
             read.append(read_submission(path))
+            read[-1].student = student or read[-1].student
         except WorkbookError as error:
-            read.append(error_row(str(path), str(error)))
+            read.append(error_row(str(path), str(error), student))
 
     with _batch(None, use_sandbox) as made:
 
@@ -382,7 +406,8 @@ def grade_all(
             try:
                 return grade(item, timeout=timeout, use_sandbox=use_sandbox, batch=made)
             except Exception as error:  # one broken grading never loses the batch
-                return error_row(item.path, f"{item.path}: grading failed: {type(error).__name__}: {error}"[:300])
+                why = f"{item.path}: grading failed: {type(error).__name__}: {error}"[:300]
+                return error_row(item.path, why, item.student)
 
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             return list(pool.map(one, read))

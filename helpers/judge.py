@@ -956,8 +956,40 @@ def refused(rows: list[dict], uses: list[str]) -> list[dict]:
     return [{**row, "passed": False, "error": why, "message": why} for row in rows]
 
 
+def _feeding(trees: list) -> list:
+    """``trees[0]`` and those of ``trees[1:]`` that define a name it uses, directly or through another."""
+    import ast
+
+    def names(tree, store: bool) -> set[str]:
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) == store:
+                found.add(node.id)
+            elif store and isinstance(node, ast.FunctionDef | ast.ClassDef):
+                found.add(node.name)
+            elif store and isinstance(node, ast.alias):
+                found.add(node.asname or node.name.split(".")[0])
+        return found
+
+    if not trees:
+        return []
+    kept, used, rest = [trees[0]], names(trees[0], False), list(trees[1:])
+    grew = True
+    while grew:
+        grew = False
+        for tree in list(rest):
+            if names(tree, True) & used:
+                kept.append(tree)
+                used |= names(tree, False)
+                rest.remove(tree)
+                grew = True
+    return kept
+
+
 def reference_uses(probe: Probe, sources: list[str]) -> list[str]:
-    """The entries of ``probe.references`` that ``sources`` (the student's code) use: the function
+    """The entries of ``probe.references`` that the student's code uses: ``sources[0]`` is the
+    exercise cell, the others are cells the student added, scanned when they define a name the
+    exercise uses (a helper; a cell that only compares with the reference is theirs). Found: the function
     as an attribute of its module however imported (``ranking.softmax``, ``helpers.ranking.softmax``,
     an alias, ``from helpers.ranking import softmax``), the module handed to a call
     (``getattr(ranking, ...)``, ``vars(ranking)``) or its ``__dict__``; for ``"name()"``, the
@@ -975,6 +1007,7 @@ def reference_uses(probe: Probe, sources: list[str]) -> list[str]:
             trees.append(ast.parse(python_source(source)))
         except (SyntaxError, ValueError):
             continue
+    trees = _feeding(trees)
     defined = {  # the student's own functions and variables of those names are theirs
         getattr(node, "name", None) or getattr(node, "id", None)
         for tree in trees

@@ -177,7 +177,12 @@ def test_code_that_uses_the_exercise_s_reference_is_found(name, code):
 def test_own_code_of_the_same_names_is_not_a_reference_call():
     probe = judge.PROBES["01_classify.ipynb"][0]
     own = "def softmax(z):\n    e = np.exp(z - z.max())\n    return e / e.sum()\n"
-    assert judge.reference_uses(probe, [own, "probabilities = softmax(logits)\nx = tf.nn.softmax(logits)\n"]) == []
+    exercise = "probabilities = softmax(logits)\nx = tf.nn.softmax(logits)\n"
+    assert judge.reference_uses(probe, [exercise, own]) == []
+    self_check = "print(np.allclose(probabilities, ranking.softmax(logits)))\n"  # a cell of their own, not used
+    assert judge.reference_uses(probe, [exercise, own, self_check]) == []
+    helper = "def softmax(z):\n    return ranking.softmax(z)\n"  # a helper cell the exercise calls
+    assert judge.reference_uses(probe, [exercise, helper]) == ["ranking.softmax"]
     block = judge.PROBES["08_mobilenet_v2_tfnn.ipynb"][0]
     assert judge.reference_uses(block, [block.wrong["no residual"]]) == []  # block.expand.kernel is allowed
     rows = judge.refused(judge.verdicts(probe, {}, None, "x"), ["ranking.softmax"])
@@ -350,3 +355,72 @@ def test_timing_magics_in_an_exercise_cell_still_count():
     task = {"setup": "", "source": "%%time\ny = 2 * x\n", "collect": "", "outputs": ["y"]}
     assert answers.evaluate(task, {"x": np.array(3)}, {})["y"] == 6
     assert answers.python_source("%timeit z = 1\n") == "get_ipython().run_line_magic('timeit', 'z = 1')\n"
+
+
+def test_the_probe_rebinds_the_student_s_own_names_for_its_inputs():
+    # 04 with the logits under another name (red-team review: it scored 0 though right)
+    probe = judge.PROBES["04_label_subset.ipynb"][0]
+    inputs = probe.inputs(np.random.default_rng(5))
+    notebook_logits = np.random.default_rng(6).normal(0, 4, (3, 1000)).astype(np.float32)
+    namespace = {"np": np, "all_logits": notebook_logits, "photo_logits": notebook_logits.copy(), "indices": [1, 2]}
+    code = "e = np.exp(photo_logits[:, indices])\nsubset_probabilities = e / e.sum(axis=1, keepdims=True)\n"
+    values = answers.evaluate(judge.task(probe, code), inputs, namespace)
+    assert all(r["passed"] for r in judge.verdicts(probe, inputs, values, ""))
+    assert answers.aliases({"a": np.zeros(3), "b": np.ones(3), "c": "x"}, {"a": np.ones(3)}) == {}  # unequal: kept
+
+
+def grading_case(kind: str) -> dict:
+    """01's student edition, changed the way a student (or JupyterLab) changes it."""
+    nb = stamped()
+    cells = nb["cells"]
+    k = next(i for i, c in enumerate(cells) if c.get("id") == "c10e")
+    solve = "probabilities = soft(logits)\ntop5_indices = np.argsort(-probabilities)[:5]\n"
+    if kind == "helper cell":
+        cells[k]["source"] = solve
+        cells.insert(
+            k,
+            {
+                "cell_type": "code",
+                "id": "mine",
+                "metadata": {},
+                "execution_count": None,
+                "outputs": [],
+                "source": "def soft(z):\n    e = np.exp(z - z.max())\n    return e / e.sum()\n",
+            },
+        )
+    elif kind == "new id":
+        cells[k]["id"] = "0a1b2c3d"  # cut and paste in JupyterLab: a new id, the tag kept
+        cells[k]["source"] = solve.replace("soft(logits)", "np.exp(logits) / np.exp(logits).sum()")
+    elif kind == "deleted setup and edited check":
+        del cells[0]  # the Setup cell ... and the check cell rewritten
+        check = next(c for c in cells if c.get("id") == "c10c")
+        check["source"] = "homework.check('softmax', True, 1)\n"
+    elif kind == "duplicate id":
+        cells.insert(k + 1, {**cells[k], "source": "x = 1\n"})
+    return nb
+
+
+def test_the_grading_copy_keeps_the_student_s_cells_and_restores_the_instructor_s():
+    ours = instructor("01_classify.ipynb")
+    helper, warnings = homework.grading_copy(ours, grading_case("helper cell"))
+    ids = [c["id"] for c in helper["cells"]]
+    assert ids.index("mine") == ids.index("c10e") - 1 and warnings == []  # the helper stays above the exercise
+    assert homework.student_sources(helper)["mine"].startswith("def soft")
+    moved, warnings = homework.grading_copy(ours, grading_case("new id"))
+    exercise = next(c for c in moved["cells"] if c["id"] == "c10e")
+    assert "np.exp(logits)" in exercise["source"] and "0a1b2c3d" not in [c["id"] for c in moved["cells"]]
+    assert warnings == ["exercise cell c10e found by its tag and position (its id is '0a1b2c3d' in the submission)"]
+    restored, warnings = homework.grading_copy(ours, grading_case("deleted setup and edited check"))
+    assert [c["id"] for c in restored["cells"]] == [c["id"] for c in ours["cells"]]
+    check = next(c for c in restored["cells"] if c["id"] == "c10c")
+    assert "ranking.softmax" in check["source"] and "HIDDEN" not in check["source"]
+    first = ours["cells"][0]["id"]
+    assert warnings == [
+        "cell c10c was edited: the instructor's version was graded",
+        f"cell {first} was deleted: the instructor's version was put back",
+    ]
+    twice, warnings = homework.grading_copy(ours, grading_case("duplicate id"))
+    assert len(twice["cells"]) == len(ours["cells"]) + 1 and len({c["id"] for c in twice["cells"]}) == len(
+        twice["cells"]
+    )
+    assert warnings == [f"cell id c10e appears twice: cell {ids.index('c10e') + 1} is graded as a cell you added"]
