@@ -424,3 +424,82 @@ def test_the_grading_copy_keeps_the_student_s_cells_and_restores_the_instructor_
         twice["cells"]
     )
     assert warnings == [f"cell id c10e appears twice: cell {ids.index('c10e') + 1} is graded as a cell you added"]
+
+
+def test_reports_written_answers_manual_marks_and_same_named_submissions(tmp_path):
+    import csv
+
+    name = "02_layer_dump.ipynb"  # one written question, H3 (cell c16a)
+    paths = []
+    for student, answer in (
+        ("alice", "MobileNet: 70.6 % top-1 with 569 M mult-adds, GoogLeNet 69.8 % with 1550 M."),
+        ("bob", None),
+    ):
+        nb = stamped(name)
+        if answer:
+            next(c for c in nb["cells"] if c.get("id") == "c16a")["source"] = answer
+        (tmp_path / student).mkdir()
+        paths.append(tmp_path / student / name)
+        paths[-1].write_text(json.dumps(nb))
+    read = [grader.read_submission(p) for p in paths]
+    failed = {
+        "name": "graph_walk",
+        "passed": False,
+        "points": 2,
+        "error": "did not run (NameError: SOLUTION_TEXT)",
+        "message": "did not run (NameError raised)",
+    }
+    results = [
+        grader.result_of(
+            s, [failed], ["the grading run failed: SOLUTION_TEXT"], homework.written_answers(instructor(name), s.nb)
+        )
+        for s in read
+    ]
+    assert [r["student"] for r in results] == ["alice", "bob"]
+    assert [(w["cell_id"], w["answered"], w["points"], w["max_points"]) for r in results for w in r["written"]] == [
+        ("c16a", True, None, homework.WRITTEN_POINTS),
+        ("c16a", False, None, homework.WRITTEN_POINTS),
+    ]
+    assert results[0]["written"][0]["question"].startswith("**H3. How does MobileNet compare with GoogLeNet")
+    out = tmp_path / "out"
+    grader.write_reports(results, out)
+    pages = {p: (out / p).read_text() for p in ("alice-02_layer_dump.html", "bob-02_layer_dump.html")}
+    assert all("SOLUTION_TEXT" not in page and "NameError raised" in page for page in pages.values())
+    assert "<b>blank</b>" in pages["bob-02_layer_dump.html"] and "to be marked" in pages["alice-02_layer_dump.html"]
+    question = (out / "written" / "02_layer_dump-c16a.html").read_text()
+    model = homework.solution_text(next(c for c in instructor(name)["cells"] if c["id"] == "c16a"))
+    assert html_escape(model[:60]) in question and "BLANK" in question and "2 answers, 1 blank" in question
+    with open(out / "manual.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["student"], r["cell_id"], r["points"]) for r in rows] == [("alice", "c16a", ""), ("bob", "c16a", "")]
+    rows[0]["points"], rows[0]["comment"] = "2", '=HYPERLINK("http://x")'  # a comment a spreadsheet would run
+    rows[1]["points"] = "0"
+    with open(tmp_path / "marked.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, grader.MANUAL_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    merged = grader.merge_manual(results, grader.read_manual(tmp_path / "marked.csv"))
+    assert [(r["written_score"], r["total"], r["max_total"]) for r in merged] == [(2, 2, 4), (0, 0, 4)]
+    grader.write_reports(merged, out)
+    with open(out / "grades.csv", newline="") as handle:
+        grades = list(csv.DictReader(handle))
+    assert [(g["student"], g["score"], g["written_score"], g["total"]) for g in grades] == [
+        ("alice", "0", "2", "2"),
+        ("bob", "0", "0", "0"),
+    ]
+    assert "'=HYPERLINK" in (out / "manual.csv").read_text()  # escaped on the way out, read back as written
+    assert grader.read_manual(out / "manual.csv")[(str(paths[0]), "c16a")] == (2, '=HYPERLINK("http://x")')
+    rows[1]["points"] = "5"  # more than the question's points
+    with open(tmp_path / "bad.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, grader.MANUAL_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(WorkbookError, match="line 3: points 5 outside 0..2"):
+        grader.read_manual(tmp_path / "bad.csv")
+    assert grader.csv_cell("=1+1") == "'=1+1" and grader.csv_cell("-3") == "'-3" and grader.csv_cell(3) == 3
+
+
+def html_escape(text: str) -> str:
+    import html
+
+    return html.escape(text)
