@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -503,3 +504,26 @@ def html_escape(text: str) -> str:
     import html
 
     return html.escape(text)
+
+
+POINTS_IN_TEXT = re.compile(r"\((\d+) points?\)")
+
+
+def test_points_live_in_the_checks_headings_and_readme_agree():
+    # An exercise's points are the sum of its checks; the heading above its cell and the README say the same.
+    for name, probes in judge.PROBES.items():
+        cells = instructor(name)["cells"]
+        ids = [c.get("id") for c in cells]
+        for cell_id in dict.fromkeys(p.cell for p in probes):
+            points = sum(points for p in probes if p.cell == cell_id for points, _ in p.checks.values())
+            above = [c for c in cells[: ids.index(cell_id)] if c["cell_type"] == "markdown"]
+            said = next(m for c in reversed(above) if (m := POINTS_IN_TEXT.search("".join(c["source"]))))
+            assert int(said.group(1)) == points, (name, cell_id)
+    text = (REPO / "README.md").read_text()
+    listed = text[text.index("Graded exercises so far") : text.index("The fourteen written questions")]
+    readme: dict[str, int] = {}
+    parts = re.split(r"\b(\d\d) (?=[a-z])", listed)  # "01 softmax ... (3 points), 02 walking ... (3), ..."
+    for number, part in zip(parts[1::2], parts[2::2], strict=True):
+        said = re.findall(r"\((?:[^()]*, )?(\d+)(?: points)?\)", part)  # "(3)", "(3 points)", "(`rounding_shift`, 3)"
+        readme[number] = readme.get(number, 0) + sum(int(p) for p in said)
+    assert readme == {s.name[:2]: sum(judge.checks_of(s.name).values()) for s in notebook_list()}

@@ -146,8 +146,17 @@ def test_grade_cli_json_reports_and_bad_files(submissions, pack, tmp_path):
         timeout=600,
     )
     assert result.returncode == 0, result.stderr
-    missing, pasted = json.loads(result.stdout)
-    assert set(pasted) == {"submission", "notebook", "score", "max_score", "checks", "warnings"}
+    missing, pasted = (json.loads(line) for line in result.stdout.splitlines())  # JSON lines, one per submission
+    assert set(pasted) == {
+        "submission",
+        "student",
+        "notebook",
+        "score",
+        "max_score",
+        "checks",
+        "written",
+        "warnings",
+    } | {"written_score", "written_max", "written_marked", "total", "max_total"}
     assert pasted["score"] == 5 and missing["score"] == 0
     assert any("missing from the submission" in w for w in missing["warnings"])
     assert (tmp_path / "out" / "grades.csv").read_text().count("\n") == 3 and (
