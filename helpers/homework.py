@@ -286,3 +286,115 @@ def written_answers(instructor, submission) -> list[dict]:
             }
         )
     return rows
+
+
+NBGRADER_SCHEMA = 3
+QUESTIONS_HEADING = "## Questions"
+_NUMBERED = re.compile(r"^\d+\. ", re.M)
+
+
+def _lines(text: str) -> list[str]:
+    return text.splitlines(keepends=True)
+
+
+def _check_points(cell) -> int:
+    return sum(checks_in({"cells": [cell]}).values()) if cell["cell_type"] == "code" else 0
+
+
+def nbgrader_metadata(nb) -> dict:
+    """An instructor notebook with nbgrader's v3 cell metadata derived from its tags (deterministic
+    and idempotent: run it again after any edit). A ``## Questions`` section without an answer cell
+    gets one (markdown tagged ``exercise``, id ``<its id>a``, 1 point per numbered question); every
+    code cell tagged ``exercise`` is an autograded answer (``solution``); a cell with
+    ``homework.check`` calls is a locked test cell worth their points; a markdown ``exercise`` cell
+    is a manually graded answer (``grade`` and ``solution``) worth :data:`WRITTEN_POINTS` unless it
+    has points already (an instructor's choice is kept). Other cells carry no nbgrader metadata."""
+    out = copy.deepcopy(nb)
+    cells, ids = [], {cell.get("id") for cell in out["cells"]}
+    for index, cell in enumerate(out["cells"]):
+        cells.append(cell)
+        following = out["cells"][index + 1] if index + 1 < len(out["cells"]) else None
+        if (
+            cell["cell_type"] == "markdown"
+            and _source(cell).startswith(QUESTIONS_HEADING)
+            and not (following and following["cell_type"] == "markdown" and EXERCISE_TAG in _tags(following))
+        ):
+            new_id = f"{cell['id']}a" if f"{cell['id']}a" not in ids else f"{cell['id']}-answers"
+            text = "### BEGIN SOLUTION\nMarked against this notebook's own measurements (no model answer yet).\n"
+            points = max(1, len(_NUMBERED.findall(_source(cell))))
+            cells.append(
+                {
+                    "cell_type": "markdown",
+                    "id": new_id,
+                    "metadata": {"nbgrader": {"points": points}, "tags": [EXERCISE_TAG]},
+                    "source": _lines(text + "### END SOLUTION"),
+                }
+            )
+            ids.add(new_id)
+    for cell in cells:
+        metadata = cell.setdefault("metadata", {})
+        old = metadata.pop("nbgrader", {})
+        exercise, points = EXERCISE_TAG in _tags(cell), _check_points(cell)
+        if exercise and cell["cell_type"] == "markdown":
+            entry = {"grade": True, "solution": True, "locked": False, "points": old.get("points", WRITTEN_POINTS)}
+        elif exercise:
+            entry = {"grade": False, "solution": True, "locked": False}
+        elif points:
+            entry = {"grade": True, "solution": False, "locked": True, "points": points}
+        else:
+            continue
+        metadata["nbgrader"] = dict(
+            sorted({**entry, "grade_id": cell["id"], "schema_version": NBGRADER_SCHEMA}.items())
+        )
+        cell["metadata"] = dict(sorted(metadata.items()))  # the order Jupyter saves them in
+    out["cells"] = cells
+    return out
+
+
+def nbgrader_problems(nb) -> list[str]:
+    """What breaks nbgrader's v3 rules in a notebook: ids unique, points on every graded cell, a
+    graded markdown cell also a solution cell, an autograded answer not graded itself."""
+    problems, seen = [], set()
+    for cell in nb["cells"]:
+        entry = cell.get("metadata", {}).get("nbgrader")
+        if not entry:
+            continue
+        grade_id = entry.get("grade_id")
+        if grade_id in seen or not grade_id:
+            problems.append(f"grade_id {grade_id!r} is missing or not unique")
+        seen.add(grade_id)
+        if entry.get("schema_version") != NBGRADER_SCHEMA:
+            problems.append(f"{grade_id}: schema_version is not {NBGRADER_SCHEMA}")
+        if entry.get("grade") and not (isinstance(entry.get("points"), int | float) and entry["points"] > 0):
+            problems.append(f"{grade_id}: a graded cell without points")
+        if entry.get("grade") and cell["cell_type"] == "markdown" and not entry.get("solution"):
+            problems.append(f"{grade_id}: a graded markdown cell must be a solution cell")
+        if entry.get("solution") and entry.get("locked"):
+            problems.append(f"{grade_id}: a solution cell cannot be locked")
+    return problems
+
+
+def write_nbgrader_metadata(paths: list[Path]) -> list[str]:
+    """Rewrite each instructor notebook in place with :func:`nbgrader_metadata` (a developer's tool,
+    run by hand: ``python -m helpers.homework nbgrader-metadata``); the paths it changed."""
+    import json
+
+    changed = []
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        new = json.dumps(nbgrader_metadata(json.loads(text)), indent=1, ensure_ascii=False) + "\n"
+        if new != text:
+            path.write_text(new, encoding="utf-8")
+            changed.append(str(path))
+    return changed
+
+
+if __name__ == "__main__":
+    import sys
+
+    from .notebooks import notebook_list
+
+    if sys.argv[1:] != ["nbgrader-metadata"]:
+        print("usage: python -m helpers.homework nbgrader-metadata", file=sys.stderr)
+        sys.exit(2)
+    print("\n".join(write_nbgrader_metadata(notebook_list())) or "every notebook is up to date")

@@ -2,8 +2,8 @@
 
 Each attack that could succeed turns its success into points: when it reads a solution, a hidden
 test or a secret, writes outside its scratch folder or reaches the network, it computes the right
-answer with the workbook's own ``ranking.softmax`` (which the sandbox allows: see the README), so
-a score of 0 shows that every attempt failed.
+answer by hand (the workbook's own ``ranking.softmax`` would be refused), so a score of 0 shows
+that every attempt failed.
 """
 
 from __future__ import annotations
@@ -32,7 +32,10 @@ def bubblewrap():
 
 
 NOTEBOOK = "01_classify.ipynb"
-SOLVE = "probabilities = ranking.softmax(logits); top5_indices = np.argsort(-probabilities)[:5]\n"
+SOLVE = (
+    "probabilities = np.exp(logits - logits.max()); probabilities /= probabilities.sum(); "
+    "top5_indices = np.argsort(-probabilities)[:5]\n"
+)
 WRONG = "probabilities = np.zeros(len(logits)); top5_indices = list(range(5))\n"
 
 
@@ -51,7 +54,7 @@ def leak_or_wrong(attempts: str) -> str:
     """Code that runs ``attempts`` (each sets ``leaked`` to True when it worked), then solves the
     exercise only if something leaked."""
     return (
-        "import os, re, glob, socket, sys\nfrom helpers import ranking\nleaked = []\n"
+        "import os, re, glob, socket, sys\nleaked = []\n"
         + attempts
         + "print('leaked:', leaked)\n"
         + "if leaked:\n    "
@@ -250,7 +253,7 @@ def test_a_dead_kernel_is_graded_as_far_as_it_got_and_output_is_capped(tmp_path,
     command = [sys.executable, "-m", "helpers", "grade", str(spam), str(bad), str(solved_spam), "--json", "--jobs", "2"]
     result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=400)
     assert result.returncode == 0, result.stderr
-    spam_row, bad_row, solved_row = json.loads(result.stdout)
+    spam_row, bad_row, solved_row = (json.loads(line) for line in result.stdout.splitlines())  # JSON lines
     assert len(result.stdout) < 20_000  # the output stayed in the sandbox
     assert (
         result.stderr.strip().splitlines() == [f"error: {bad_row['error']}"]
@@ -346,3 +349,58 @@ def test_a_fork_bomb_stops_at_the_sandbox_s_task_limit(tmp_path):
         assert forked < sandbox.GROUP_TASKS, outcome.tail  # stopped by the cap, not by the loop's 5000
     assert outcome.seconds < 30  # the sleeping children died with the sandbox's pid namespace
     assert processes_with("time.sleep(20)") == []
+
+
+def test_fair_grading_of_two_same_named_submissions(tmp_path, pack):
+    """A helper in a cell the student added above an exercise cell whose id changed (cut and
+    paste) earns every point; the exercise done with the workbook's own ``ranking.softmax`` earns
+    none and says why; two ``01_classify.ipynb`` from two folders get a page and a student each."""
+    source = NOTEBOOKS / NOTEBOOK
+    nb = homework.student_edition(json.loads(source.read_text()), NOTEBOOK, homework.fingerprint(source))
+    k = next(i for i, c in enumerate(nb["cells"]) if homework.EXERCISE_TAG in c["metadata"].get("tags", []))
+    nb["cells"][k] |= {
+        "id": "5f1c2a9e",
+        "source": "probabilities = soft(logits)\ntop5_indices = np.argsort(-probabilities)[:5]\n",
+    }
+    helper = "def soft(z):\n    e = np.exp(z - np.max(z))\n    return e / e.sum()\n"
+    nb["cells"].insert(
+        k,
+        {"cell_type": "code", "id": "helper", "metadata": {}, "execution_count": None, "outputs": [], "source": helper},
+    )
+    for name in ("alice", "bob"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "alice" / NOTEBOOK).write_text(json.dumps(nb))
+    reference = submission(
+        tmp_path / "bob",
+        "01_classify",
+        "probabilities = ranking.softmax(logits)\ntop5_indices = np.argsort(-probabilities)[:5]\n",
+    )
+    out = tmp_path / "out"
+    command = [
+        sys.executable,
+        "-m",
+        "helpers",
+        "grade",
+        str(tmp_path / "alice" / NOTEBOOK),
+        str(reference),
+        "--json",
+        "--jobs",
+        "2",
+        "--out",
+        str(out),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=400)
+    assert result.returncode == 0, result.stderr
+    alice, bob = (json.loads(line) for line in result.stdout.splitlines())
+    assert (alice["student"], alice["score"], bob["student"], bob["score"]) == ("alice", 3, "bob", 0)
+    assert (
+        "exercise cell c10e found by its tag and position (its id is '5f1c2a9e' in the submission)" in alice["warnings"]
+    )
+    assert any("uses the workbook's own ranking.softmax" in w for w in bob["warnings"])
+    assert [w["cell_id"] for w in alice["written"]] == ["c19a", "c20a"] and not any(
+        w["answered"] for w in alice["written"]
+    )
+    pages = sorted(p.name for p in out.glob("*.html"))
+    assert pages == ["alice-01_classify.html", "bob-01_classify.html"]
+    assert "ranking.softmax" in (out / "bob-01_classify.html").read_text()
+    assert (out / "manual.csv").read_text().count("\n") == 1 + 4  # two written questions each
