@@ -2,8 +2,8 @@
 
 A submission is untrusted code. Every file of a batch is read into memory and validated (JSON,
 ``nbformat``, the student-edition stamp) before any code runs; a malformed one becomes one error
-row. The grading copy (:func:`helpers.homework.grading_copy`: the instructor notebook without
-solutions or hidden tests, the submission's ``exercise`` cells put in) gets one extract cell after
+row. The grading copy (:func:`helpers.homework.grading_copy`: the submission with every instructor
+cell restored, no solution or hidden test) gets one extract cell after
 each probe point of :data:`helpers.judge.PROBES` and ends after the last one. It runs under
 papermill in fast mode inside a bubblewrap sandbox (:mod:`helpers.sandbox`) that sees a copy of
 the workbook holding only student editions and no :mod:`helpers.judge`, with inputs the grader drew
@@ -295,6 +295,9 @@ def grade(
             "TF_CPP_MIN_LOG_LEVEL": "3",
             "PYTHONHASHSEED": "0",
             "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONPATH": str(
+                REPO
+            ),  # the kernel imports this checkout's helpers, wherever the venv's editable install points
         }
         from .data import pack_dir
 

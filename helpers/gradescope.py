@@ -5,8 +5,9 @@
 once when the image is built: Python, bubblewrap, the pinned packages, the offline data pack),
 ``run_autograder`` (run per submission: grades ``/autograder/submission/*.ipynb`` with
 :mod:`helpers.grader` and writes ``/autograder/results/results.json``) and the workbook itself
-(``source/``). ``AUTOGRADER`` in the environment names another folder than ``/autograder`` (the
-tests use a temporary one); ``WORKBOOK_PYTHON`` another interpreter than the one setup.sh made.
+beside them (Gradescope unpacks the zip into ``/autograder/source``). ``AUTOGRADER`` in the
+environment names another folder than ``/autograder`` (the tests use a temporary one);
+``WORKBOOK_PYTHON`` another interpreter than the one setup.sh made.
 
 results.json has the autograded ``score``, one test per check (``name``, ``score``,
 ``max_score``, ``output``: the check's message, ``visibility``: hidden checks ``after_published``)
@@ -136,7 +137,7 @@ def build(out: Path) -> list[Path]:
                 info.external_attr = (0o100755) << 16
                 archive.writestr(info, text)
             for path in files:
-                _add(archive, path, f"source/{path.relative_to(REPO)}")
+                _add(archive, path, str(path.relative_to(REPO)))
         written.append(target)
     return written
 

@@ -10,10 +10,14 @@ The committed notebooks are the *instructor edition*:
 
 :func:`student_edition` replaces every solution by ``# YOUR CODE HERE`` / ``raise
 NotImplementedError()`` (markdown: ``YOUR ANSWER HERE``), drops hidden tests and outputs, and
-stamps the notebook's metadata with its source. :func:`grading_copy` takes the instructor notebook,
-strips its solutions and its hidden tests, and puts in a submission's ``exercise`` cells by cell
-id: every other cell comes from the instructor's copy, so editing a check cell changes nothing.
-Checks in a grading copy only give the student feedback; :mod:`helpers.judge` decides the grade.
+stamps the notebook's metadata with its source. :func:`grading_copy` follows nbgrader's model: the
+submission is the base (cells the student added stay where they are), every instructor cell is
+restored from the instructor notebook by id (hidden tests stripped), or put back where it was
+deleted, and the ``exercise`` cells hold the student's code (found by id, or by tag and position):
+editing a check cell changes nothing. Checks in a grading copy only give the student feedback;
+:mod:`helpers.judge` decides the grade. :func:`written_answers` reads the written answers (markdown
+``exercise`` cells, marked by a person); :func:`nbgrader_metadata` gives the notebooks nbgrader's v3
+cell metadata.
 """
 
 from __future__ import annotations

@@ -351,6 +351,13 @@ def test_a_fork_bomb_stops_at_the_sandbox_s_task_limit(tmp_path):
     assert processes_with("time.sleep(20)") == []
 
 
+WRITTEN_01 = [  # 01's written questions (H1, H2, and the Questions section once nbgrader_metadata gave it a cell)
+    c["id"]
+    for c in json.loads((NOTEBOOKS / NOTEBOOK).read_text())["cells"]
+    if c["cell_type"] == "markdown" and homework.EXERCISE_TAG in c["metadata"].get("tags", [])
+]
+
+
 def test_fair_grading_of_two_same_named_submissions(tmp_path, pack):
     """A helper in a cell the student added above an exercise cell whose id changed (cut and
     paste) earns every point; the exercise done with the workbook's own ``ranking.softmax`` earns
@@ -397,10 +404,42 @@ def test_fair_grading_of_two_same_named_submissions(tmp_path, pack):
         "exercise cell c10e found by its tag and position (its id is '5f1c2a9e' in the submission)" in alice["warnings"]
     )
     assert any("uses the workbook's own ranking.softmax" in w for w in bob["warnings"])
-    assert [w["cell_id"] for w in alice["written"]] == ["c19a", "c20a"] and not any(
-        w["answered"] for w in alice["written"]
-    )
+    assert [w["cell_id"] for w in alice["written"]] == WRITTEN_01 and not any(w["answered"] for w in alice["written"])
     pages = sorted(p.name for p in out.glob("*.html"))
     assert pages == ["alice-01_classify.html", "bob-01_classify.html"]
     assert "ranking.softmax" in (out / "bob-01_classify.html").read_text()
-    assert (out / "manual.csv").read_text().count("\n") == 1 + 4  # two written questions each
+    assert (out / "manual.csv").read_text().count("\n") == 1 + 2 * len(WRITTEN_01)  # a row per written answer
+
+
+def test_the_gradescope_autograder_writes_results_json(tmp_path, pack):
+    """run_autograder from 01's zip, with a temporary folder in place of /autograder."""
+    import zipfile
+
+    from helpers import gradescope
+
+    zips = {p.name: p for p in gradescope.build(tmp_path / "zips")}
+    assert sorted(zips) == [f"{s.name[:2]}_autograder.zip" for s in grader.notebook_list()]
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(zips["01_autograder.zip"]) as archive:
+        assert {"setup.sh", "run_autograder", "helpers/grader.py", "notebooks/01_classify.ipynb"} <= set(
+            archive.namelist()
+        )
+        archive.extractall(root / "source")  # what Gradescope does with the zip
+    (root / "source" / "run_autograder").chmod(0o755)
+    (root / "submission").mkdir()
+    submission(root / "submission", "01_classify", SOLVE)
+    env = {**os.environ, "AUTOGRADER": str(root), "WORKBOOK_PYTHON": sys.executable, "WORKBOOK_DATA": str(pack)}
+    done = subprocess.run(
+        [str(root / "source" / "run_autograder")], env=env, capture_output=True, text=True, timeout=400
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads((root / "results" / "results.json").read_text())
+    assert results["score"] == 3 and [
+        (t["name"], t["score"], t["max_score"], t["visibility"]) for t in results["tests"]
+    ] == [
+        ("softmax", 1, 1, "visible"),
+        ("top5_order", 1, 1, "visible"),
+        ("softmax_sums_to_one", 1, 1, "after_published"),
+    ]
+    blank = ", ".join(WRITTEN_01)  # nothing written: every written answer flagged
+    assert results["output"].startswith("autograded 3 / 3\n") and f"(blank: {blank})" in results["output"]
