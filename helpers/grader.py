@@ -352,6 +352,8 @@ def grade(
 def result_of(submission: Submission, checks: list[dict], warnings: list[str], written: list[dict]) -> dict:
     """The JSON-ready result of one graded submission (written answers unmarked until --manual)."""
     written = [{**w, "question": sandbox.printable(w["question"])} for w in written]
+    if blank := [w["cell_id"] for w in written if not w["answered"]]:
+        warnings = [*warnings, f"blank written answers: {', '.join(blank)}"]
     return totals(
         {
             "submission": submission.path,

@@ -6,8 +6,12 @@ which its extract cell goes, the inputs the grader draws afresh for every submis
 code run before and after the student's code inside the sandbox (``setup``, ``collect``), the
 values it reads back (``outputs``) and the checks judged on them here, each ``name -> (points,
 verdict)``. A verdict sees the inputs and the returned values only, never the student's kernel,
-and compares them with a reference computed here by the workbook's tested code; ``notes`` says
-where a check is judged differently from the notebook's own ``homework.check``. The check names
+and compares them with a reference computed here by the workbook's tested code; it returns a bool
+or a :class:`Result` whose message says what was expected and what came back (:func:`compare`,
+with a :class:`Tolerance` that states its reason). ``notes`` says where a check is judged
+differently from the notebook's own ``homework.check``; ``wrong`` and ``right`` list likely wrong
+answers and correct ones in other styles (tested in-process); ``references`` the workbook functions
+a submission may not use for the exercise (:func:`reference_uses`). The check names
 and points are those of the instructor notebook's ``homework.check`` calls (tested), so the
 instructor edition under ``make test`` and the grader agree on what is graded.
 
@@ -267,12 +271,17 @@ def _fold_on_patches(i, o):
     """Conv + BatchNorm against the folded conv on 64 random 3x3x3 patches (one output pixel each)."""
     kernel, bias = np.asarray(o["folded_kernel"], np.float64), np.asarray(o["folded_bias"], np.float64)
     if kernel.shape != i["w"].shape or bias.shape != i["beta"].shape:
-        return False
+        return Result(False, f"folded_kernel, folded_bias: expected shapes {i['w'].shape}, {i['beta'].shape}")
     patches = np.random.default_rng(1).uniform(-1, 1, (64, *i["w"].shape[:3]))
     z = np.einsum("nhwi,hwio->no", patches, i["w"].astype(np.float64))
     reference = i["gamma"] * (z - i["mean"]) / np.sqrt(i["variance"] + float(i["epsilon"])) + i["beta"]
     folded = np.einsum("nhwi,hwio->no", patches, kernel) + bias
-    return float(np.abs(folded - reference).max()) < 1e-4 * max(1.0, float(np.abs(reference).max()))
+    error, scale = float(np.abs(folded - reference).max()), max(1.0, float(np.abs(reference).max()))
+    return Result(
+        error < 1e-4 * scale,
+        f"folded conv vs conv + BatchNorm: expected a largest difference below {1e-4 * scale:.3g} "
+        f"(1e-4 of the outputs: float32 accepted), got {error:.3g}",
+    )
 
 
 # 04 subset softmax --------------------------------------------------------------------------------

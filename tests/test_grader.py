@@ -461,6 +461,8 @@ def test_reports_written_answers_manual_marks_and_same_named_submissions(tmp_pat
         ("c16a", True, None, homework.WRITTEN_POINTS),
         ("c16a", False, None, homework.WRITTEN_POINTS),
     ]
+    assert "blank written answers: c16a" in results[1]["warnings"]
+    assert not any(w.startswith("blank written") for w in results[0]["warnings"])
     assert results[0]["written"][0]["question"].startswith("**H3. How does MobileNet compare with GoogLeNet")
     out = tmp_path / "out"
     grader.write_reports(results, out)
