@@ -181,3 +181,28 @@ def test_read_submission_refuses_paths_outside_the_workbook(tmp_path):
     (tmp_path / "sneaky.ipynb").write_text(json.dumps(nb))
     with pytest.raises(WorkbookError, match="not a notebook of this workbook"):
         grader.read_submission(tmp_path / "sneaky.ipynb")
+
+
+def test_the_notebooks_carry_nbgrader_v3_metadata_as_the_script_writes_it():
+    # After any notebook edit (or a merge): python -m helpers.homework nbgrader-metadata, then commit.
+    from helpers import judge
+
+    for source in notebook_list():
+        nb = json.loads(source.read_text())
+        assert homework.nbgrader_metadata(nb) == nb, f"{source.name}: run python -m helpers.homework nbgrader-metadata"
+        assert homework.nbgrader_problems(nb) == [], source.name
+        entries = [c["metadata"]["nbgrader"] for c in nb["cells"] if "nbgrader" in c["metadata"]]
+        tests = sum(e["points"] for e in entries if e["grade"] and not e["solution"])
+        assert tests == sum(judge.checks_of(source.name).values()), source.name  # nbgrader's points are the checks'
+        written = [w["max_points"] for w in homework.written_answers(nb, homework.student_edition(nb, source.name, ""))]
+        assert written == [e["points"] for e in entries if e["grade"] and e["solution"]], source.name
+
+
+def test_nbgrader_rules_are_checked():
+    nb = homework.nbgrader_metadata(json.loads(SOURCE.read_text()))
+    graded = [c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade")]
+    graded[0]["metadata"]["nbgrader"]["points"] = 0
+    graded[1]["metadata"]["nbgrader"]["grade_id"] = graded[0]["metadata"]["nbgrader"]["grade_id"]
+    problems = homework.nbgrader_problems(nb)
+    first = graded[0]["metadata"]["nbgrader"]["grade_id"]
+    assert problems == [f"{first}: a graded cell without points", f"grade_id {first!r} is missing or not unique"]
