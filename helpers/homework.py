@@ -40,16 +40,33 @@ _SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SO
 _HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[^\n]*\n.*?^[ \t]*### END HIDDEN TESTS[^\n]*(\n|$)", re.S | re.M)
 
 
-def check(name: str, condition: bool, points: int = 1, hint: str = "") -> bool:
-    """Record one graded check and show whether it passed; in strict mode a failed check raises."""
+_UNSET = object()
+
+
+def check(name: str, condition: bool, points: int = 1, hint: str = "", *, expected=_UNSET, got=_UNSET) -> bool:
+    """Record one graded check and show whether it passed; on failure it prints ``hint`` and, when
+    given, what was ``expected`` and what it ``got`` (arrays shortened). In strict mode a failed
+    check raises with the same words."""
+    import numpy as np
+
     passed = bool(condition)
     record(f"{CHECK_PREFIX}{name}", {"passed": passed, "points": points})
+    words = [hint] if hint else []
+    for label, value in (("expected", expected), ("got", got)):
+        if value is not _UNSET:
+            shown = (
+                np.array2string(np.asarray(value), precision=6, threshold=10, edgeitems=3)
+                if np.ndim(value)
+                else repr(value)
+            )
+            words.append(f"{label} {' '.join(shown.split())}")
+    why = ", ".join(words)
     print(
         f"{'PASS' if passed else 'FAIL'} {name} ({points} point{'s' if points != 1 else ''})"
-        + (f": {hint}" if hint and not passed else "")
+        + (f": {why}" if why and not passed else "")
     )
     if not passed and os.environ.get(STRICT_ENV, "") not in ("", "0"):
-        raise AssertionError(f"check {name!r} failed" + (f": {hint}" if hint else ""))
+        raise AssertionError(f"check {name!r} failed" + (f": {why}" if why else ""))
     return passed
 
 

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from helpers import grader, homework, records
@@ -48,6 +49,23 @@ def test_check_records_and_raises_only_in_strict_mode(monkeypatch):
     monkeypatch.setenv(homework.STRICT_ENV, "1")
     with pytest.raises(AssertionError, match="check 'x' failed"):
         homework.check("x", False, 3)
+
+
+def test_a_failed_check_says_what_it_expected_and_got(monkeypatch, capsys):
+    monkeypatch.setattr("IPython.display.display", lambda bundle, **kwargs: None)
+    monkeypatch.setenv(homework.STRICT_ENV, "0")
+    homework.check("top_k_ties", False, 2, "ties count against the model", expected=[1 / 3, 2 / 3], got=[0.5, 2 / 3])
+    homework.check("softmax", False, 1, expected=np.full(1000, 0.001), got=np.zeros(1000))
+    homework.check("fine", True, 1, expected=1, got=1)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == (
+        "FAIL top_k_ties (2 points): ties count against the model, expected [0.333333 0.666667], got [0.5 0.666667]"
+    )
+    assert (
+        lines[1]
+        == "FAIL softmax (1 point): expected [0.001 0.001 0.001 ... 0.001 0.001 0.001], got [0. 0. 0. ... 0. 0. 0.]"
+    )
+    assert lines[2] == "PASS fine (1 point)"
 
 
 def solution_lines(nb) -> list[str]:
