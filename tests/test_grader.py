@@ -533,3 +533,40 @@ def test_points_live_in_the_checks_headings_and_readme_agree():
         said = re.findall(r"\((?:[^()]*, )?(\d+)(?: points)?\)", part)  # "(3)", "(3 points)", "(`rounding_shift`, 3)"
         readme[number] = readme.get(number, 0) + sum(int(p) for p in said)
     assert readme == {s.name[:2]: sum(judge.checks_of(s.name).values()) for s in notebook_list()}
+
+
+def test_grade_manual_refuses_a_bad_marks_file_before_grading(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "marks.csv").write_text(",".join(grader.MANUAL_COLUMNS) + "\nx.ipynb,alice,c19a,2,three,\n")
+    (tmp_path / "x.ipynb").write_text(json.dumps(stamped()))
+    command = [
+        sys.executable,
+        "-m",
+        "helpers",
+        "grade",
+        str(tmp_path / "x.ipynb"),
+        "--manual",
+        str(tmp_path / "marks.csv"),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert (
+        done.returncode == 2
+        and done.stderr.strip() == f"error: {tmp_path / 'marks.csv'} line 2: points 'three' is not a number"
+    )
+
+
+def test_gradescope_results_for_nothing_submitted_and_hidden_checks(tmp_path):
+    from helpers import gradescope
+
+    assert gradescope.hidden_checks(instructor("01_classify.ipynb")) == {"softmax_sums_to_one"}
+    assert gradescope.hidden_checks(instructor("03_bn_folding.ipynb")) == {"fold_bias"}
+    (tmp_path / "submission").mkdir()
+    results = gradescope.run(tmp_path, "01_classify.ipynb")
+    assert results == {
+        "score": 0,
+        "output": "not graded: no .ipynb submitted (expected 01_classify.ipynb)",
+        "tests": [],
+    }
+    assert json.loads((tmp_path / "results" / "results.json").read_text()) == results
