@@ -20,8 +20,8 @@ import time
 
 import pytest
 
-from helpers import data, grader, homework, sandbox
-from helpers.paths import NOTEBOOKS, REPO
+from helpers import bottlenecks, data, grader, homework, sandbox, tflite
+from helpers.paths import BUILD_ENV, NOTEBOOKS, REPO
 
 
 @pytest.fixture(autouse=True)
@@ -86,10 +86,12 @@ except ImportError:
 WRITE = """
 from helpers.paths import REPO, NOTEBOOKS
 import site
-from helpers import data
-cached = [p for p in glob.glob(str(data.cache_dir() / '**'), recursive=True) if os.path.isfile(p)][:50]
+from helpers import bottlenecks, data, tflite
+caches = (data.cache_dir(), bottlenecks.cache_root(), tflite.conversion_cache())  # its copies link to the host's
+cached = [p for c in caches for p in glob.glob(str(c / '**'), recursive=True) if os.path.isfile(p)][:50]
 existing = [REPO / 'helpers' / 'homework.py', NOTEBOOKS / '02_layer_dump.ipynb', SUBMISSIONS + '/victim.ipynb', *cached]
 new = [os.path.join(p, 'zz_poison.pth') for p in site.getsitepackages()] + [OUT + '/grades.csv']
+new += [str(c / 'zz_poison.tflite') for c in caches]  # its own copies: allowed, and never kept for anyone else
 for target, mode in [*((t, 'r+') for t in existing), *((t, 'a') for t in new)]:
     try:  # r+: the host's file itself, not a new one in the sandbox's own /tmp
         with open(target, mode) as handle:
@@ -169,15 +171,18 @@ def listener():
     server.close()
 
 
-def test_hostile_submissions_earn_nothing_and_change_nothing(tmp_path, pack, listener, monkeypatch):
+def test_hostile_submissions_earn_nothing_and_change_nothing(tmp_path, pack, listener, monkeypatch, request):
     port, connections = listener
     monkeypatch.setenv("GRADER_SECRET_TOKEN", "hunter2")
     out = tmp_path / "out"
     out.mkdir()
     victim = submission(tmp_path, "victim", SOLVE)
     cached = data.cache_dir() / "litert" / "grading-probe.tflite"  # the sandbox reads the caches, never writes them
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    cached.write_bytes(b"cached conversion")
+    converted = tflite.conversion_cache() / "grading-probe.tflite"
+    for planted in (cached, converted):
+        planted.parent.mkdir(parents=True, exist_ok=True)
+        planted.write_bytes(b"cached conversion")
+    request.addfinalizer(converted.unlink)  # the build cache is the repository's own: leave nothing in it
     before, victim_bytes = fingerprint_of_host(), victim.read_bytes()
     constants = (
         f"PORT = {port}\nSUBMISSIONS = {str(tmp_path)!r}\nOUT = {str(out)!r}\nHOST_HOME = {os.path.expanduser('~')!r}\n"
@@ -203,7 +208,9 @@ def test_hostile_submissions_earn_nothing_and_change_nothing(tmp_path, pack, lis
     }, results
     assert [c["error"] for c in results[2]["checks"]] == ["did not run (NotImplementedError)"] * 2
     assert fingerprint_of_host() == before and victim.read_bytes() == victim_bytes
-    assert cached.read_bytes() == b"cached conversion"
+    assert cached.read_bytes() == converted.read_bytes() == b"cached conversion"
+    host_caches = (data.cache_dir(), bottlenecks.cache_root(), tflite.conversion_cache())
+    assert not [p for c in host_caches if c.is_dir() for p in c.rglob("zz_poison*")]  # a submission's run adds nothing
     assert processes_with("sleep 4243") == []
     assert sorted(os.listdir(out)) == [] and connections == []
 
@@ -228,6 +235,7 @@ def test_the_time_limit_holds_and_nothing_survives(tmp_path, pack):
         "os._exit = lambda *a: None\n"
         "re.match('(a+)+$', 'a' * 40 + 'b')  # catastrophic backtracking: minutes\n",
     )
+    grader.warm_caches(NOTEBOOKS / NOTEBOOK)  # once per version, before the clock starts (a no-op when warm)
     temporary = set(os.listdir(tempfile.gettempdir()))
     start = time.monotonic()
     (result,) = grader.grade_all([str(hang)], timeout=40)
@@ -349,6 +357,30 @@ def test_a_fork_bomb_stops_at_the_sandbox_s_task_limit(tmp_path):
         assert forked < sandbox.GROUP_TASKS, outcome.tail  # stopped by the cap, not by the loop's 5000
     assert outcome.seconds < 30  # the sleeping children died with the sandbox's pid namespace
     assert processes_with("time.sleep(20)") == []
+
+
+def test_the_warm_up_runs_once_and_only_it_adds_to_the_caches(tmp_path, pack, monkeypatch):
+    """The instructor's solutions warm the caches once per version (full marks: a self-test of the
+    notebook); what the warm-up computed is kept as plain files, never what the mirror links to."""
+    monkeypatch.setenv(BUILD_ENV, str(tmp_path / "build"))  # its own caches and record
+    source = NOTEBOOKS / NOTEBOOK
+    warmed = grader.warm_caches(source, timeout=240)
+    assert (warmed["score"], warmed["max_score"]) == (3, 3), warmed
+    assert grader.warm_caches(source, timeout=240) is None  # this version is warm
+    assert json.loads(grader.warm_record().read_text())[NOTEBOOK]["score"] == [3, 3]
+
+    made, host = tmp_path / "made", tmp_path / "host" / "tflite"
+    (made / "tflite" / "sub").mkdir(parents=True)
+    host.mkdir(parents=True)
+    (host / "old.tflite").write_bytes(b"old")
+    (made / "tflite" / "old.tflite").symlink_to(host / "old.tflite")  # the mirror's link to the host's file
+    (made / "tflite" / "elsewhere.tflite").symlink_to("/etc/hostname")
+    (made / "tflite" / "new.tflite").write_bytes(b"new")
+    (made / "tflite" / "sub" / "features.npy").write_bytes(b"npy")
+    (made / "tflite" / "x.tflite.abc.part").write_bytes(b"half")
+    grader._harvest(made, [host])
+    kept = {str(p.relative_to(host)): p.read_bytes() for p in host.rglob("*") if p.is_file()}
+    assert kept == {"old.tflite": b"old", "new.tflite": b"new", "sub/features.npy": b"npy"}
 
 
 WRITTEN_01 = [  # 01's written questions (H1, H2, and the Questions section once nbgrader_metadata gave it a cell)
