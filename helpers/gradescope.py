@@ -2,7 +2,8 @@
 
 ``python -m helpers.gradescope build --out build/gradescope`` (``make gradescope``) writes
 ``NN_autograder.zip`` per graded notebook in Gradescope's autograder format: ``setup.sh`` (run
-once when the image is built: Python, bubblewrap, the pinned packages, the offline data pack),
+once when the image is built: Python, bubblewrap, the pinned packages, the offline data pack, and
+the warm-up of the grading caches with the instructor's solutions, :func:`helpers.grader.warm_caches`),
 ``run_autograder`` (run per submission: grades ``/autograder/submission/*.ipynb`` with
 :mod:`helpers.grader` and writes ``/autograder/results/results.json``) and the workbook itself
 beside them (Gradescope unpacks the zip into ``/autograder/source``). ``AUTOGRADER`` in the
@@ -37,6 +38,8 @@ python3 -m venv /autograder/venv
 /autograder/venv/bin/python -m pip install --quiet -r requirements.txt
 /autograder/venv/bin/python -m pip install --quiet --no-deps -e .
 /autograder/venv/bin/python -m helpers pack /autograder/data  # the offline data pack: grading runs offline
+# the instructor's solutions graded once, in the image: its caches serve every submission (and a self-test)
+WORKBOOK_DATA=/autograder/data /autograder/venv/bin/python -m helpers.gradescope warm --notebook {notebook}
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
@@ -131,7 +134,10 @@ def build(out: Path) -> list[Path]:
             continue
         target = out / f"{source.name[:2]}_autograder.zip"
         with zipfile.ZipFile(target, "w") as archive:
-            scripts = {"setup.sh": SETUP_SH, "run_autograder": RUN_AUTOGRADER.format(notebook=source.name)}
+            scripts = {
+                "setup.sh": SETUP_SH.format(notebook=source.name),
+                "run_autograder": RUN_AUTOGRADER.format(notebook=source.name),
+            }
             for name, text in scripts.items():
                 info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
                 info.external_attr = (0o100755) << 16
@@ -143,16 +149,20 @@ def build(out: Path) -> list[Path]:
 
 
 def main(argv: list[str]) -> int:
-    """``build --out DIR`` or ``run --root DIR --notebook NAME`` (what run_autograder calls)."""
+    """``build --out DIR``, ``warm --notebook NAME`` (what setup.sh calls) or ``run --root DIR
+    --notebook NAME`` (what run_autograder calls)."""
     parser = argparse.ArgumentParser(prog="python -m helpers.gradescope")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("build").add_argument("--out", type=Path, default=REPO / "build" / "gradescope")
+    sub.add_parser("warm").add_argument("--notebook", required=True)
     p = sub.add_parser("run")
     p.add_argument("--root", type=Path, default=Path("/autograder"))
     p.add_argument("--notebook", required=True)
     args = parser.parse_args(argv)
     if args.command == "build":
         print("\n".join(str(p) for p in build(args.out)))
+    elif args.command == "warm":
+        grader.warm_caches(REPO / "notebooks" / args.notebook, use_sandbox=sandbox.unavailable() is None)
     else:
         print(json.dumps(run(args.root, args.notebook), indent=1))
     return 0

@@ -456,6 +456,7 @@ def test_the_gradescope_autograder_writes_results_json(tmp_path, pack):
         assert {"setup.sh", "run_autograder", "helpers/grader.py", "notebooks/01_classify.ipynb"} <= set(
             archive.namelist()
         )
+        assert "helpers.gradescope warm --notebook 01_classify.ipynb" in archive.read("setup.sh").decode()
         archive.extractall(root / "source")  # what Gradescope does with the zip
     (root / "source" / "run_autograder").chmod(0o755)
     (root / "submission").mkdir()
