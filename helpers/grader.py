@@ -461,7 +461,7 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as 
 MANUAL_COLUMNS = ["submission", "student", "cell_id", "max_points", "points", "comment"]
 
 
-def csv_cell(value) -> object:
+def csv_cell(value: object) -> object:
     """A CSV cell a spreadsheet shows as text: a string that would start a formula gets a ``'``."""
     return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_START) else value
 

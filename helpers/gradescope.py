@@ -55,7 +55,7 @@ exec "$PYTHON" -m helpers.gradescope run --root "$AUTOGRADER" --notebook {notebo
 SOURCE_FILES = ("pyproject.toml", "requirements.txt", "README.md")
 
 
-def hidden_checks(nb) -> set[str]:
+def hidden_checks(nb: dict) -> set[str]:
     """The check names of a notebook's hidden tests."""
     shown = {"cells": [{**c, "source": homework.strip_hidden_tests(homework._source(c))} for c in nb["cells"]]}
     return set(homework.checks_in(nb)) - set(homework.checks_in(shown))

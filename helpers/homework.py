@@ -43,7 +43,9 @@ _HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[^\n]*\n.*?^[ \t]*### END HI
 _UNSET = object()
 
 
-def check(name: str, condition: bool, points: int = 1, hint: str = "", *, expected=_UNSET, got=_UNSET) -> bool:
+def check(
+    name: str, condition: bool, points: int = 1, hint: str = "", *, expected: object = _UNSET, got: object = _UNSET
+) -> bool:
     """Record one graded check and show whether it passed; on failure it prints ``hint`` and, when
     given, what was ``expected`` and what it ``got`` (arrays shortened). In strict mode a failed
     check raises with the same words."""

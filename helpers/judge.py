@@ -87,7 +87,7 @@ def _close(a, b, **tolerance) -> bool:
     return a.shape == b.shape and a.dtype.kind in "biuf" and bool(np.allclose(a, b, **tolerance))
 
 
-def compare(name: str, got, expected, tolerance: Tolerance) -> Result:
+def compare(name: str, got: object, expected: object, tolerance: Tolerance) -> Result:
     """``got`` against ``expected`` within ``tolerance``; on failure the message says what was
     expected and what came back (shape, kind, or the worst element)."""
     got, expected = np.asarray(got), np.asarray(expected)
