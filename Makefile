@@ -12,7 +12,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONHASHSEED ?= 0
 
 .DEFAULT_GOAL := help
-.PHONY: help setup workbook test browser sandbox bench lab tensorboard lint clean student grade pack
+.PHONY: help setup workbook test browser sandbox bench lab tensorboard lint clean student grade pack gradescope
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -67,6 +67,9 @@ student: setup ## write the student edition of every notebook into build/student
 
 grade: setup sandbox ## grade SUBMISSIONS="a.ipynb b.ipynb" into build/grades, sandboxed (JOBS=2 in parallel)
 	$(BIN)/python -m helpers grade $(SUBMISSIONS) --out build/grades --jobs $(or $(JOBS),1)
+
+gradescope: setup ## one Gradescope autograder zip per graded notebook: build/gradescope/NN_autograder.zip
+	$(BIN)/python -m helpers.gradescope build --out build/gradescope
 
 pack: setup ## build an offline data pack: DIR=/path (ONLY="name ..." for some files, VERIFY=1 to check one)
 	@test -n "$(DIR)" || { echo "usage: make pack DIR=/path/to/pack [ONLY='name ...'] [VERIFY=1]" >&2; exit 2; }

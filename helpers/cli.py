@@ -236,9 +236,16 @@ def _grade(args) -> object:
         raise WorkbookError("--jobs must be at least 1")
     if args.timeout < 1:
         raise WorkbookError("--timeout must be at least 1 second")
+    marks = grader.read_manual(args.manual) if args.manual else None  # a bad file stops before any grading
     results = grader.grade_all(
-        [str(s) for s in args.submissions], jobs=args.jobs, timeout=args.timeout, use_sandbox=not args.no_sandbox
+        [str(s) for s in args.submissions],
+        jobs=args.jobs,
+        timeout=args.timeout,
+        use_sandbox=not args.no_sandbox,
+        student=args.student or "",
     )
+    if marks is not None:
+        results = grader.merge_manual(results, marks)
     errors = [r["error"] for r in results if r.get("error")]
     for error in errors[:-1] if len(errors) == len(results) else errors:  # one stderr line per bad file
         print(f"error: {error}", file=sys.stderr)
@@ -248,19 +255,28 @@ def _grade(args) -> object:
         grader.write_reports(results, args.out)
     if args.no_sandbox:
         print(f"warning: {grader.NO_SANDBOX_WARNING}", file=sys.stderr)
-    if args.json:
-        return results
+    if args.json:  # JSON lines: one compact object per submission, to concatenate across calls
+        return JsonLines("\n".join(json.dumps(r, ensure_ascii=False) for r in results))
     lines = []
     for r in results:
         if r.get("error"):
             lines.append(f"{r['submission']}: not graded: {r['error']}")
             continue
-        lines.append(f"{r['submission']}  ({r['notebook']}): {r['score']} / {r['max_score']}")
+        lines.append(f"{r['submission']}  ({r['student']}, {r['notebook']}): {r['score']} / {r['max_score']}")
         lines += [
             f"  {'ok  ' if c['passed'] else 'FAIL'} {c['name']} ({c['points']}) {c['error']}" for c in r["checks"]
         ]
+        for w in r["written"]:
+            mark = "to be marked" if w["points"] is None else w["points"]
+            lines.append(
+                f"  written {w['cell_id']}: {'answered' if w['answered'] else 'BLANK'}, {mark} / {w['max_points']}"
+            )
         lines += [f"  warning: {w}" for w in r["warnings"]]
     return "\n".join(lines)
+
+
+class JsonLines(str):
+    """Output already in JSON lines: printed as it is, even under --json."""
 
 
 def _pack(args) -> object:
@@ -384,7 +400,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("grade", help="grade submitted notebooks, each in its own sandbox with a time limit")
     p.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION.ipynb")
-    p.add_argument("--out", metavar="DIR", help="also write grades.csv and one HTML feedback page per submission")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="also write grades.csv, one HTML feedback page per submission, written/ (one page per written "
+        "question, model answer included: for the marker) and manual.csv (the written answers' marks to fill in)",
+    )
+    p.add_argument("--manual", metavar="MANUAL.csv", help="a filled-in manual.csv: merged into totals and reports")
+    p.add_argument("--student", help="the student's name in the reports (default: the submission's folder name)")
     p.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel")
     p.add_argument("--timeout", type=int, default=900, help="seconds one submission may run")
     p.add_argument(
@@ -429,5 +452,5 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    print(json.dumps(result, indent=2) if args.json else result)
+    print(json.dumps(result, indent=2) if args.json and not isinstance(result, JsonLines) else result)
     return 0

@@ -2,8 +2,8 @@
 
 A submission is untrusted code. Every file of a batch is read into memory and validated (JSON,
 ``nbformat``, the student-edition stamp) before any code runs; a malformed one becomes one error
-row. The grading copy (:func:`helpers.homework.grading_copy`: the instructor notebook without
-solutions or hidden tests, the submission's ``exercise`` cells put in) gets one extract cell after
+row. The grading copy (:func:`helpers.homework.grading_copy`: the submission with every instructor
+cell restored, no solution or hidden test) gets one extract cell after
 each probe point of :data:`helpers.judge.PROBES` and ends after the last one. It runs under
 papermill in fast mode inside a bubblewrap sandbox (:mod:`helpers.sandbox`) that sees a copy of
 the workbook holding only student editions and no :mod:`helpers.judge`, with inputs the grader drew
@@ -64,6 +64,7 @@ class Submission:
     nb: dict
     source: Path
     warnings: list[str] = field(default_factory=list)
+    student: str = ""  # the submission's folder name, or --student
 
 
 def read_submission(path: str | Path) -> Submission:
@@ -99,7 +100,7 @@ def read_submission(path: str | Path) -> Submission:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise WorkbookError(f"{path} is not a valid notebook (nbformat 4): {first[:200]}") from None
     source = names[stamp["source"]]
-    submission = Submission(str(path), nb, source)
+    submission = Submission(str(path), nb, source, student=path.resolve().parent.name)
     current = homework.fingerprint(source)
     if stamp.get("sha256") != current:
         submission.warnings.append(
@@ -300,6 +301,9 @@ def grade(
             "TF_CPP_MIN_LOG_LEVEL": "3",
             "PYTHONHASHSEED": "0",
             "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONPATH": str(
+                REPO
+            ),  # the kernel imports this checkout's helpers, wherever the venv's editable install points
         }
         from .data import pack_dir
 
@@ -337,37 +341,59 @@ def grade(
             why = ""
         why = why or _first_error(executed) or "its extract cell did not run"
         checks = []
+        exercises = {probe.cell for probe in judge.PROBES.get(notebook, [])}
+        added = [code for cell_id, code in homework.student_sources(nb).items() if cell_id not in exercises]
         for probe in judge.PROBES.get(notebook, []):
             values, error = _read_answers(work, probe.name)
             with _JUDGING, native_log.filtered():  # 06/08's references import TensorFlow: no start-up lines
-                checks += judge.verdicts(probe, inputs[probe.name], values, error or why)
+                rows = judge.verdicts(probe, inputs[probe.name], values, error or why)
+            if uses := judge.reference_uses(probe, [sources.get(probe.cell, ""), *added]):
+                rows = judge.refused(rows, uses)
+                warnings.append(f"{probe.name}: {rows[0]['error']}")
+            checks += rows
         if warm:
             _harvest(build / "cache", host_builds)
     finally:
         sandbox.remove_tree(scratch)
     for check in checks:  # reasons may quote what the submission printed: no control characters
-        check["error"] = sandbox.printable(check["error"])
-    return {
-        "submission": submission.path,
-        "notebook": notebook,
-        "score": sum(c["points"] for c in checks if c["passed"]),
-        "max_score": sum(c["points"] for c in checks),
-        "checks": checks,
-        "warnings": [sandbox.printable(w) for w in warnings],
-    }
+        check["error"], check["message"] = sandbox.printable(check["error"]), sandbox.printable(check["message"])
+    return result_of(submission, checks, warnings, homework.written_answers(instructor, submission.nb))
 
 
-def error_row(path: str, error: str) -> dict:
+def result_of(submission: Submission, checks: list[dict], warnings: list[str], written: list[dict]) -> dict:
+    """The JSON-ready result of one graded submission (written answers unmarked until --manual)."""
+    written = [{**w, "question": sandbox.printable(w["question"])} for w in written]
+    if blank := [w["cell_id"] for w in written if not w["answered"]]:
+        warnings = [*warnings, f"blank written answers: {', '.join(blank)}"]
+    return totals(
+        {
+            "submission": submission.path,
+            "student": submission.student,
+            "notebook": submission.source.name,
+            "score": sum(c["points"] for c in checks if c["passed"]),
+            "max_score": sum(c["points"] for c in checks),
+            "checks": checks,
+            "written": written,
+            "warnings": [sandbox.printable(w) for w in warnings],
+        }
+    )
+
+
+def error_row(path: str, error: str, student: str = "") -> dict:
     """The result row of a submission that could not be graded."""
-    return {
-        "submission": path,
-        "notebook": "",
-        "score": 0,
-        "max_score": 0,
-        "checks": [],
-        "warnings": [],
-        "error": sandbox.printable(error),
-    }
+    return totals(
+        {
+            "submission": path,
+            "student": student or Path(path).resolve().parent.name,
+            "notebook": "",
+            "score": 0,
+            "max_score": 0,
+            "checks": [],
+            "written": [],
+            "warnings": [],
+            "error": sandbox.printable(error),
+        }
+    )
 
 
 def grade_all(
@@ -376,20 +402,23 @@ def grade_all(
     jobs: int = 1,
     timeout: int = DEFAULT_TIMEOUT_S,
     use_sandbox: bool = True,
+    student: str = "",
     warm: bool = True,
 ) -> list[dict]:
     """Grade several submissions, ``jobs`` at a time. Every file is read and validated first; a
     malformed one is an error row (``python -m helpers grade`` prints it as one line on stderr),
-    the rest are graded. With ``warm`` each notebook of the batch first gets :func:`warm_caches`
-    (once per version of it and of the helpers)."""
+    the rest are graded. ``student`` names the student of every submission (default: each
+    submission's folder name). With ``warm`` each notebook of the batch first gets
+    :func:`warm_caches` (once per version of it and of the helpers)."""
     if use_sandbox and (reason := sandbox.unavailable()):
         raise WorkbookError(reason)
     read: list[Submission | dict] = []
     for path in submissions:
         try:
             read.append(read_submission(path))
+            read[-1].student = student or read[-1].student
         except WorkbookError as error:
-            read.append(error_row(str(path), str(error)))
+            read.append(error_row(str(path), str(error), student))
 
     with _batch(None, use_sandbox) as made:
         if warm:
@@ -402,7 +431,8 @@ def grade_all(
             try:
                 return grade(item, timeout=timeout, use_sandbox=use_sandbox, batch=made)
             except Exception as error:  # one broken grading never loses the batch
-                return error_row(item.path, f"{item.path}: grading failed: {type(error).__name__}: {error}"[:300])
+                why = f"{item.path}: grading failed: {type(error).__name__}: {error}"[:300]
+                return error_row(item.path, why, item.student)
 
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             return list(pool.map(one, read))
@@ -430,32 +460,176 @@ def page_names(submissions: list[str]) -> list[str]:
     return [f"{n}.html" for n in names]
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as a formula
+MANUAL_COLUMNS = ["submission", "student", "cell_id", "max_points", "points", "comment"]
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text: a string that would start a formula gets a ``'``."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
+def _uncsv(value: str) -> str:
+    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_START) else value
+
+
+def totals(result: dict) -> dict:
+    """``result`` with its written points and totals (marked written answers only)."""
+    written = result.get("written", [])
+    marked = sum(w["points"] for w in written if w["points"] is not None)
+    most = sum(w["max_points"] for w in written)
+    return {
+        **result,
+        "written_score": marked,
+        "written_max": most,
+        "written_marked": all(w["points"] is not None for w in written),
+        "total": result["score"] + marked,
+        "max_total": result["max_score"] + most,
+    }
+
+
+def read_manual(path: str | Path) -> dict[tuple[str, str], tuple[float | None, str]]:
+    """``(submission, cell_id) -> (points or None, comment)`` from a filled-in ``manual.csv``."""
+    marks: dict[tuple[str, str], tuple[float | None, str]] = {}
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise WorkbookError(f"{path}: cannot read the marks: {error}") from None
+    for line, row in enumerate(rows, 2):
+        if set(MANUAL_COLUMNS) - set(row):
+            raise WorkbookError(f"{path}: needs the columns {', '.join(MANUAL_COLUMNS)}")
+        text = (row["points"] or "").strip()
+        try:
+            points = None if not text else float(text)
+            most = float(row["max_points"])
+        except ValueError:
+            raise WorkbookError(f"{path} line {line}: points {text!r} is not a number") from None
+        if points is not None and not 0 <= points <= most:
+            raise WorkbookError(f"{path} line {line}: points {text} outside 0..{row['max_points']}")
+        if points is not None and points.is_integer():
+            points = int(points)
+        marks[(_uncsv(row["submission"]), _uncsv(row["cell_id"]))] = (points, _uncsv(row["comment"] or ""))
+    return marks
+
+
+def merge_manual(results: list[dict], marks: dict[tuple[str, str], tuple[float | None, str]]) -> list[dict]:
+    """The results with a person's marks of their written answers (:func:`read_manual`) merged in;
+    a mark for a submission or question not in the batch is an error (a typo loses no marks)."""
+    known = {(r["submission"], w["cell_id"]) for r in results for w in r.get("written", [])}
+    if stray := sorted(set(marks) - known):
+        raise WorkbookError(f"marks for a submission or question not in this batch: {stray[0][0]} {stray[0][1]}")
+    merged = []
+    for r in results:
+        written = []
+        for w in r.get("written", []):
+            points, comment = marks.get((r["submission"], w["cell_id"]), (w["points"], w.get("comment", "")))
+            written.append({**w, "points": points, "comment": comment})
+        merged.append(totals({**r, "written": written}))
+    return merged
+
+
+def _student_warning(warning: str) -> str:
+    """A warning as the student's page shows it: a failed run's last line (raw text) left out."""
+    return warning.split(": ", 1)[0] if warning.startswith("the grading run failed") else warning
+
+
+def _written_page_name(notebook: str, cell_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{Path(notebook).stem}-{cell_id}") + ".html"
+
+
 def write_reports(results: list[dict], out: str | Path) -> Path:
-    """``out/grades.csv`` (one row per submission) and one ``out/<name>.html`` feedback page per
-    submission (:func:`page_names`)."""
+    """``out/grades.csv`` (one row per submission, cells escaped against formulas), one
+    ``out/<name>.html`` feedback page per submission (:func:`page_names`; check messages, never
+    raw exception text), ``out/written/<notebook>-<cell>.html`` per written question (the model
+    answer and every student's answer beside its points, blank ones flagged: for the marker, not
+    the students) and ``out/manual.csv`` to fill in (``grade --manual``)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    results = [totals(r) for r in results]
     with open(out / "grades.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["submission", "notebook", "score", "max_score", "error", "warnings"])
+        header = ["submission", "student", "notebook", "score", "max_score", "written_score", "written_max"]
+        writer.writerow([*header, "total", "max_total", "error", "warnings"])
         for r in results:
-            row = [r["submission"], r["notebook"], r["score"], r["max_score"], r.get("error", "")]
-            writer.writerow([*row, "; ".join(r["warnings"])])
+            row = [r["submission"], r["student"], r["notebook"], r["score"], r["max_score"]]
+            row += [r["written_score"] if r["written_marked"] else "", r["written_max"], r["total"], r["max_total"]]
+            writer.writerow([csv_cell(v) for v in [*row, r.get("error", ""), "; ".join(r["warnings"])]])
+    with open(out / "manual.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(MANUAL_COLUMNS)
+        for r in results:
+            for w in r.get("written", []):
+                row = [r["submission"], r["student"], w["cell_id"], w["max_points"], w["points"], w.get("comment", "")]
+                writer.writerow([csv_cell("" if v is None else v) for v in row])
     for r, page_name in zip(results, page_names([r["submission"] for r in results]), strict=True):
-        rows = "".join(
-            f"<tr><td>{html.escape(c['name'])}</td><td>{'passed' if c['passed'] else 'failed'}</td>"
-            f"<td>{c['points'] if c['passed'] else 0} / {c['points']}</td><td>{html.escape(c['error'])}</td></tr>"
-            for c in r["checks"]
-        )
-        notes = "".join(f"<li>{html.escape(w)}</li>" for w in r["warnings"] + ([r["error"]] if r.get("error") else []))
-        page = (
-            f"<!doctype html><meta charset='utf-8'><title>{html.escape(r['notebook'])}</title>"
-            f"<h1>{html.escape(r['notebook'])}: {r['score']} / {r['max_score']}</h1>"
-            f"<p>{html.escape(r['submission'])}</p><ul>{notes}</ul>"
-            f"<table border=1><tr><th>check</th><th>result</th><th>points</th><th>why</th></tr>{rows}</table>"
-        )
-        (out / page_name).write_text(page, encoding="utf-8")
+        (out / page_name).write_text(_feedback_page(r), encoding="utf-8")
+    _written_pages(results, out / "written")
     return out
+
+
+def _feedback_page(r: dict) -> str:
+    e = html.escape
+    rows = "".join(
+        f"<tr><td>{e(c['name'])}</td><td>{'passed' if c['passed'] else 'failed'}</td>"
+        f"<td>{c['points'] if c['passed'] else 0} / {c['points']}</td><td>{e(c.get('message', ''))}</td></tr>"
+        for c in r["checks"]
+    )
+    written = "".join(
+        f"<tr><td>{e(w['question'])}</td><td>{'answered' if w['answered'] else '<b>blank</b>'}</td>"
+        f"<td>{'to be marked' if w['points'] is None else w['points']} / {w['max_points']}</td>"
+        f"<td>{e(w.get('comment', ''))}</td></tr>"
+        for w in r.get("written", [])
+    )
+    notes = [_student_warning(w) for w in r["warnings"]] + (
+        ["not graded: see your instructor"] if r.get("error") else []
+    )
+    marked = "" if r["written_marked"] else " (written answers not marked yet)"
+    return (
+        f"<!doctype html><meta charset='utf-8'><title>{e(r['notebook'])}</title>"
+        f"<h1>{e(r['notebook'])}: {r['total']} / {r['max_total']}{marked}</h1>"
+        f"<p>{e(r['student'])}: {e(r['submission'])}</p><ul>{''.join(f'<li>{e(n)}</li>' for n in notes)}</ul>"
+        f"<h2>Checks: {r['score']} / {r['max_score']}</h2>"
+        f"<table border=1><tr><th>check</th><th>result</th><th>points</th><th>why</th></tr>{rows}</table>"
+        + (
+            f"<h2>Written answers</h2><table border=1><tr><th>question</th><th>answer</th><th>points</th>"
+            f"<th>comment</th></tr>{written}</table>"
+            if written
+            else ""
+        )
+    )
+
+
+def _written_pages(results: list[dict], folder: Path) -> None:
+    """One page per written question of the batch: model answer, then every student's answer."""
+    e = html.escape
+    questions: dict[tuple[str, str], list[tuple[dict, dict]]] = {}
+    for r in results:
+        for w in r.get("written", []):
+            questions.setdefault((r["notebook"], w["cell_id"]), []).append((r, w))
+    if questions:
+        folder.mkdir(parents=True, exist_ok=True)
+    models: dict[str, dict] = {}
+    for (notebook, cell_id), answers_of in questions.items():
+        if notebook not in models:
+            nb = json.loads((REPO / "notebooks" / notebook).read_text(encoding="utf-8"))
+            models[notebook] = {c.get("id"): homework.solution_text(c) for c in nb["cells"]}
+        rows = "".join(
+            f"<tr><td>{e(r['student'])}<br><small>{e(r['submission'])}</small></td>"
+            f"<td style='white-space:pre-wrap'>{e(w['answer']) if w['answered'] else '<b>BLANK</b>'}</td>"
+            f"<td>{'' if w['points'] is None else w['points']} / {w['max_points']}</td>"
+            f"<td>{e(w.get('comment', ''))}</td></tr>"
+            for r, w in answers_of
+        )
+        blank = sum(not w["answered"] for _, w in answers_of)
+        page = (
+            f"<!doctype html><meta charset='utf-8'><title>{e(notebook)} {e(cell_id)}</title>"
+            f"<h1>{e(notebook)}, cell {e(cell_id)}</h1><p>{e(answers_of[0][1]['question'])}</p>"
+            f"<h2>Model answer</h2><div style='white-space:pre-wrap'>{e(models[notebook].get(cell_id, ''))}</div>"
+            f"<h2>{len(answers_of)} answers, {blank} blank</h2>"
+            f"<table border=1><tr><th>student</th><th>answer</th><th>points</th><th>comment</th></tr>{rows}</table>"
+        )
+        (folder / _written_page_name(notebook, cell_id)).write_text(page, encoding="utf-8")
 
 
 def solved_submission(source: Path) -> dict:

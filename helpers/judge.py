@@ -6,8 +6,12 @@ which its extract cell goes, the inputs the grader draws afresh for every submis
 code run before and after the student's code inside the sandbox (``setup``, ``collect``), the
 values it reads back (``outputs``) and the checks judged on them here, each ``name -> (points,
 verdict)``. A verdict sees the inputs and the returned values only, never the student's kernel,
-and compares them with a reference computed here by the workbook's tested code; ``notes`` says
-where a check is judged differently from the notebook's own ``homework.check``. The check names
+and compares them with a reference computed here by the workbook's tested code; it returns a bool
+or a :class:`Result` whose message says what was expected and what came back (:func:`compare`,
+with a :class:`Tolerance` that states its reason). ``notes`` says where a check is judged
+differently from the notebook's own ``homework.check``; ``wrong`` and ``right`` list likely wrong
+answers and correct ones in other styles (tested in-process); ``references`` the workbook functions
+a submission may not use for the exercise (:func:`reference_uses`). The check names
 and points are those of the instructor notebook's ``homework.check`` calls (tested), so the
 instructor edition under ``make test`` and the grader agree on what is graded.
 
@@ -17,18 +21,51 @@ hidden tests live here, not in anything a submission can read.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 Arrays = dict[str, np.ndarray]
-Verdict = Callable[[Arrays, Arrays], bool]
+
+
+@dataclass(frozen=True)
+class Result:
+    """A verdict with the words the student sees when it fails (expected and got, or a hint)."""
+
+    passed: bool
+    message: str = ""
+
+
+Verdict = Callable[[Arrays, Arrays], "bool | Result"]
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How close a numeric answer must be to the reference, and why that close."""
+
+    rtol: float
+    atol: float
+    reason: str
+
+
+# float32 keeps 24 bits (relative rounding 6e-8 per operation): a float32 answer of a few hundred
+# operations stays within 1e-5 relative of the float64 reference; every likely wrong answer listed
+# in Probe.wrong is off by far more (tested).
+FLOAT32 = Tolerance(1e-5, 1e-8, "float32 results accepted (1e-5 relative)")
 
 
 @dataclass(frozen=True)
 class Probe:
-    """One extraction point of a notebook and the checks judged on what it returns."""
+    """One extraction point of a notebook and the checks judged on what it returns.
+
+    ``wrong`` lists the likely wrong answers of the exercise (description -> the exercise cell's
+    code with that bug) and ``right`` correct answers in other styles: tests/test_grader.py runs
+    each through the judge (every wrong one loses points, every right one earns them all).
+    ``references`` are the workbook functions that compute the exercise (``"module.function"``,
+    or ``"name()"`` for a call of an object the notebook made): a submission whose code uses one
+    earns 0 for the exercise (:func:`reference_uses`)."""
 
     name: str
     cell: str  # the exercise cell (its id in the instructor notebook)
@@ -40,11 +77,43 @@ class Probe:
     setup: str = ""
     collect: str = ""
     notes: dict[str, str] = field(default_factory=dict)
+    wrong: dict[str, str] = field(default_factory=dict)
+    right: dict[str, str] = field(default_factory=dict)
+    references: tuple[str, ...] = ()
 
 
 def _close(a, b, **tolerance) -> bool:
     a, b = np.asarray(a), np.asarray(b)
     return a.shape == b.shape and a.dtype.kind in "biuf" and bool(np.allclose(a, b, **tolerance))
+
+
+def compare(name: str, got: object, expected: object, tolerance: Tolerance) -> Result:
+    """``got`` against ``expected`` within ``tolerance``; on failure the message says what was
+    expected and what came back (shape, kind, or the worst element)."""
+    got, expected = np.asarray(got), np.asarray(expected)
+    if got.dtype.kind not in "biuf":
+        return Result(False, f"{name}: expected numbers, got {got.dtype} values")
+    if got.shape != expected.shape:
+        return Result(False, f"{name}: expected shape {expected.shape}, got {got.shape}")
+    if np.allclose(got, expected, rtol=tolerance.rtol, atol=tolerance.atol):
+        return Result(True)
+    error = np.abs(got.astype(np.float64) - expected) - tolerance.rtol * np.abs(expected)
+    worst = np.unravel_index(int(np.nanargmax(np.where(np.isnan(error), np.inf, error))), got.shape or (1,))
+    at = f" at index {tuple(int(k) for k in worst)}" if got.ndim else ""
+    pick = (lambda a: a[worst]) if got.ndim else (lambda a: a)
+    return Result(
+        False,
+        f"{name}{at}: expected {float(pick(expected)):.6g}, got {float(pick(got)):.6g} "
+        f"(tolerance rtol {tolerance.rtol:g}, atol {tolerance.atol:g}: {tolerance.reason})",
+    )
+
+
+def _monotone(p: np.ndarray, logits: np.ndarray) -> bool:
+    """Whether each row of ``p`` ranks like ``logits`` (a higher logit never gets less) and is not
+    constant: a uniform answer is not a softmax of varied logits."""
+    order = np.argsort(logits, axis=-1, kind="stable")
+    ranked = np.take_along_axis(np.asarray(p, np.float64), order, -1)
+    return bool(np.all(np.diff(ranked, axis=-1) >= 0) and np.all(np.ptp(ranked, axis=-1) > 0))
 
 
 # 01 softmax and top-5 -----------------------------------------------------------------------------
@@ -55,18 +124,26 @@ def _logits(rng):
 def _softmax_ok(i, o):
     from .ranking import softmax
 
-    return _close(o["probabilities"], softmax(i["logits"]), atol=1e-9)
+    return compare("probabilities", o["probabilities"], softmax(i["logits"].astype(np.float64)), FLOAT32)
 
 
 def _top5_ok(i, o):
     from .ranking import softmax, top_k
 
-    return np.asarray(o["top5_indices"]).tolist() == [p.index for p in top_k(softmax(i["logits"]), 5)]
+    expected = [p.index for p in top_k(softmax(i["logits"].astype(np.float64)), 5)]
+    got = np.asarray(o["top5_indices"]).tolist()
+    return Result(got == expected, f"top5_indices: expected {expected}, got {got}")
 
 
 def _sums_to_one(i, o):
+    """Sums to one and ranks like the logits: a softmax up to its temperature (a uniform answer,
+    or exp without the division, earns nothing here)."""
     p = np.asarray(o["probabilities"])
-    return p.dtype.kind == "f" and p.shape == i["logits"].shape and abs(float(p.sum()) - 1.0) < 1e-6
+    if p.dtype.kind != "f" or p.shape != i["logits"].shape:
+        return Result(False, f"probabilities: expected {i['logits'].shape} floats, got {p.shape} {p.dtype}")
+    if abs(float(p.sum()) - 1.0) >= 1e-5:  # float32 sums of 1000 terms: 1e-5 accepted
+        return Result(False, f"probabilities: expected a sum of 1, got {float(p.sum()):.6g}")
+    return Result(_monotone(p, i["logits"]), "probabilities: a higher logit must get a higher probability")
 
 
 # 02 Const nodes of a frozen graph -----------------------------------------------------------------
@@ -87,7 +164,7 @@ row_shapes = [",".join(str(int(s)) for s in shape) for _, shape in rows]
 
 
 def _graph(rng):
-    names, ops, shapes = ["input"], ["Placeholder"], [""]
+    names, ops, shapes = ["input", "global_step"], ["Placeholder", "Const"], ["", "1"]  # a Const outside the layers
     channels = 3
     for layer in range(int(rng.integers(4, 7))):
         scope = f"MobilenetV1/Conv2d_{layer}" + ("" if layer == 0 else rng.choice(["_depthwise", "_pointwise"]))
@@ -126,13 +203,41 @@ def _graph_rows(i) -> list[tuple[str, str]]:
     return [(n, s) for n, s in found if n.split("/")[1] in scopes]
 
 
+_WALK = """found = [(node.name, tuple(tf.make_ndarray(node.attr["value"].tensor).shape))
+         for node in graph.node if node.op == "Const" and node.name.startswith("MobilenetV1/Conv2d_")]
+scopes = list(dict.fromkeys(name.split("/")[1] for name, _ in found))
+rows = [(name, shape) for name, shape in found if name.split("/")[1] in {scopes}]
+"""
+_WALK_LOOP = """rows, seen = [], []
+for node in graph.node:
+    parts = node.name.split("/")
+    if node.op != "Const" or parts[0] != "MobilenetV1" or not parts[1].startswith("Conv2d_"):
+        continue
+    if parts[1] not in seen:
+        seen.append(parts[1])
+    if len(seen) <= first:
+        rows.append((node.name, list(tf.make_ndarray(node.attr["value"].tensor).shape)))
+"""
+
+
 def _graph_walk_ok(i, o):
     got = list(zip(np.asarray(o["row_names"]).tolist(), np.asarray(o["row_shapes"]).tolist(), strict=False))
-    return len(o["row_names"]) == len(o["row_shapes"]) and got == _graph_rows(i)
+    expected = _graph_rows(i)
+    if len(o["row_names"]) != len(o["row_shapes"]) or len(got) != len(expected):
+        return Result(False, f"rows: expected {len(expected)} (name, shape) rows, got {len(got)}")
+    wrong = next((k for k, (a, b) in enumerate(zip(got, expected, strict=True)) if a != b), None)
+    return Result(
+        wrong is None, f"row {wrong}: expected {expected[wrong]}, got {got[wrong]}" if wrong is not None else ""
+    )
 
 
 def _five_per_layer(i, o):
-    return np.asarray(o["row_names"]).size == 5 * int(i["first"])
+    """Five rows per layer, each a Const node of one of the first layers (any order)."""
+    names = np.asarray(o["row_names"]).tolist()
+    expected = {name for name, _ in _graph_rows(i)}
+    if len(names) != 5 * int(i["first"]):
+        return Result(False, f"rows: expected {5 * int(i['first'])} (5 per layer), got {len(names)}")
+    return Result(set(names) == expected, "rows: not the Const nodes of the first layers")
 
 
 # 02 multiply-adds by hand ------------------------------------------------------------------------
@@ -210,16 +315,29 @@ def _fold(i):
     return fold(i["w"], i["gamma"], i["beta"], i["mean"], i["variance"], float(i["epsilon"]))
 
 
+_FOLD = Tolerance(1e-5, 1e-7, FLOAT32.reason + "; no epsilon is off by 1e-4 at the largest variance, 5")
+_FOLD_BIAS = Tolerance(1e-5, 1e-6, "float32 accepted: beta - mean x multiplier cancels to about 1e-6 of its terms")
+_FOLD_CODE = """multiplier = {multiplier}
+folded_kernel = w * multiplier
+folded_bias = {bias}
+"""
+
+
 def _fold_on_patches(i, o):
     """Conv + BatchNorm against the folded conv on 64 random 3x3x3 patches (one output pixel each)."""
     kernel, bias = np.asarray(o["folded_kernel"], np.float64), np.asarray(o["folded_bias"], np.float64)
     if kernel.shape != i["w"].shape or bias.shape != i["beta"].shape:
-        return False
+        return Result(False, f"folded_kernel, folded_bias: expected shapes {i['w'].shape}, {i['beta'].shape}")
     patches = np.random.default_rng(1).uniform(-1, 1, (64, *i["w"].shape[:3]))
     z = np.einsum("nhwi,hwio->no", patches, i["w"].astype(np.float64))
     reference = i["gamma"] * (z - i["mean"]) / np.sqrt(i["variance"] + float(i["epsilon"])) + i["beta"]
     folded = np.einsum("nhwi,hwio->no", patches, kernel) + bias
-    return float(np.abs(folded - reference).max()) < 1e-4 * max(1.0, float(np.abs(reference).max()))
+    error, scale = float(np.abs(folded - reference).max()), max(1.0, float(np.abs(reference).max()))
+    return Result(
+        error < 1e-4 * scale,
+        f"folded conv vs conv + BatchNorm: expected a largest difference below {1e-4 * scale:.3g} "
+        f"(1e-4 of the outputs: float32 accepted), got {error:.3g}",
+    )
 
 
 # 04 subset softmax --------------------------------------------------------------------------------
@@ -246,12 +364,16 @@ def _subset_expected(i):
 
 
 def _rows_sum_to_one(i, o):
+    """Each row sums to one and ranks like that photo's logits of the subset (not uniform)."""
     p = np.asarray(o["subset_probabilities"])
-    return (
-        p.dtype.kind == "f"
-        and p.shape == (len(i["all_logits"]), len(i["indices"]))
-        and _close(p.sum(axis=1), np.ones(len(p)), atol=1e-6)
-    )
+    shape = (len(i["all_logits"]), len(i["indices"]))
+    if p.dtype.kind != "f" or p.shape != shape:
+        return Result(False, f"subset_probabilities: expected {shape} floats, got {p.shape} {p.dtype}")
+    sums = compare("row sums", p.sum(axis=1), np.ones(len(p)), FLOAT32)
+    if not sums.passed:
+        return sums
+    logits = i["all_logits"][:, [int(k) for k in i["indices"]]]
+    return Result(_monotone(p, logits), "subset_probabilities: a higher logit must get a higher probability")
 
 
 # 05 the CNN challenger (the student's design, judged by behaviour) -------------------------------
@@ -363,21 +485,30 @@ def _quantized(rng):
     channels = 8
     q = rng.integers(-127, 128, (channels, 3, 3, 3)).astype(np.int8)
     scale = rng.uniform(0.001, 0.05, channels).astype(np.float32)
-    zero = np.zeros(channels, np.int64)
+    zero = rng.integers(-3, 4, channels)  # not all 0: a zero point added instead of subtracted shows
     noise = rng.uniform(-0.45, 0.45, q.shape) * scale[:, None, None, None]
-    w = ((q.astype(np.float64) * scale[:, None, None, None]) + noise).astype(np.float32)
+    w = (((q.astype(np.float64) - zero[:, None, None, None]) * scale[:, None, None, None]) + noise).astype(np.float32)
     return {"q": q, "scale": scale, "zero": zero, "w": w}
+
+
+_REQUANT = "np.clip(np.round(w / s) + z, -127, 127)"
+_DEQUANT = """s, z = scale[:, None, None, None], zero[:, None, None, None]
+dequantized = {dequantized}
+requantized = ({requantized}).astype(np.int8)
+"""
 
 
 def _dequantized_ok(i, o):
     c = (slice(None), None, None, None)
     expected = (i["q"].astype(np.float64) - i["zero"][c]) * i["scale"][c]
-    return _close(o["dequantized"], expected, rtol=1e-5, atol=1e-7)
+    return compare("dequantized", o["dequantized"], expected, Tolerance(1e-5, 1e-7, FLOAT32.reason))
 
 
 def _requantized_ok(i, o):
     r = np.asarray(o["requantized"])
-    return r.shape == i["q"].shape and r.dtype.kind in "iu" and bool(np.all(r == i["q"]))
+    if r.shape != i["q"].shape or r.dtype.kind not in "iu":
+        return Result(False, f"requantized: expected integers of shape {i['q'].shape}, got {r.dtype} {r.shape}")
+    return compare("requantized", r, i["q"], Tolerance(0, 0, "integers: exact"))
 
 
 _SHIFT_COLLECT = """
@@ -421,7 +552,7 @@ block_input = tf.constant(block_input)
 def _block_inputs(rng):
     c, e = 8, 48
     return {
-        "block_input": rng.normal(0, 1, (1, 6, 6, c)).astype(np.float32),
+        "block_input": rng.normal(0, 3, (1, 6, 6, c)).astype(np.float32),  # activations above 6: ReLU6 shows
         "expand_kernel": rng.normal(0, 0.4, (1, 1, c, e)).astype(np.float32),
         "expand_bias": rng.normal(0, 0.5, e).astype(np.float32),
         "depthwise_kernel": rng.normal(0, 0.4, (3, 3, e, 1)).astype(np.float32),
@@ -429,6 +560,13 @@ def _block_inputs(rng):
         "project_kernel": rng.normal(0, 0.3, (1, 1, e, c)).astype(np.float32),
         "project_bias": rng.normal(0, 0.5, c).astype(np.float32),
     }
+
+
+_BLOCK = """y = {expand}(tf.nn.conv2d(block_input, block.expand.kernel, 1, "SAME") + block.expand.bias)
+y = {depthwise}(tf.nn.depthwise_conv2d(y, block.depthwise.kernel, [1, 1, 1, 1], "SAME") + block.depthwise.bias)
+y = {project}(tf.nn.conv2d(y, block.project.kernel, 1, "SAME") + block.project.bias)
+out = {out}
+"""
 
 
 def _block_ok(i, o):
@@ -439,12 +577,17 @@ def _block_ok(i, o):
     for conv, part in zip(block.convs(), ("expand", "depthwise", "project"), strict=True):
         conv.kernel.assign(i[f"{part}_kernel"])
         conv.bias.assign(i[f"{part}_bias"])
-    return _close(o["out"], np.asarray(block(i["block_input"])), atol=1e-3, rtol=0)
+    tolerance = Tolerance(0, 1e-3, "the same float32 operations; a missing ReLU6, bias or residual is off by more")
+    return compare("out", o["out"], np.asarray(block(i["block_input"])), tolerance)
 
 
 def _linear_bottleneck(i, o):
+    """What the block adds to its input can be negative: no ReLU6 after the projection."""
     out = np.asarray(o["out"])
-    return out.shape == i["block_input"].shape and float((out - i["block_input"]).min()) < 0
+    if out.shape != i["block_input"].shape or out.dtype.kind != "f":
+        return Result(False, f"out: expected shape {i['block_input'].shape} floats, got {out.shape} {out.dtype}")
+    added = float((out - i["block_input"]).min())
+    return Result(added < 0, f"out - block_input: expected negative values, got a minimum of {added:.4g}")
 
 
 # 09 imprinted weights -----------------------------------------------------------------------------
@@ -465,11 +608,20 @@ def _imprint_inputs(rng):
     }
 
 
+_IMPRINT = """def l2_normalize(x):
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def imprint(embeddings, labels, n_classes):
+    {body}
+"""
+
+
 def _imprint_ok(e: str, labels: str, n: Callable[[Arrays], int], out: str) -> Verdict:
     def verdict(i, o):
         from .imprinting import imprint_weights
 
-        return _close(o[out], imprint_weights(i[e], i[labels], n(i)), rtol=1e-6, atol=1e-9)
+        return compare(out, o[out], imprint_weights(i[e], i[labels], n(i)), FLOAT32)
 
     return verdict
 
@@ -490,13 +642,20 @@ def _topk_inputs(rng):
     }
 
 
+_TOPK = """def top_k_accuracy(scores, labels, k):
+    {body}
+"""
+
+
 def _topk_ok(scores: str, labels: str, ks: tuple[int, ...], out: str) -> Verdict:
     def verdict(i, o):
         from .evaluation import rivals
 
         expected = [float(np.mean(rivals(i[scores], i[labels]) < k)) for k in ks]
-        got = np.asarray(o[out])
-        return got.dtype.kind == "f" and got.tolist() == expected
+        reason = "float32 accepted (1/3 as 0.33333334); fractions of 6 or 50 photos are 0.02 apart or more"
+        return compare(
+            f"{out} for k in {ks}", np.asarray(o[out]).astype(np.float64), expected, Tolerance(0, 1e-6, reason)
+        )
 
     return verdict
 
@@ -537,6 +696,28 @@ PROBES: dict[str, list[Probe]] = {
             _logits,
             ("probabilities", "top5_indices"),
             {"softmax": (1, _softmax_ok), "top5_order": (1, _top5_ok), "softmax_sums_to_one": (1, _sums_to_one)},
+            wrong={
+                "exp without the division": "probabilities = np.exp(logits - logits.max())\n"
+                "top5_indices = np.argsort(-probabilities)[:5]\n",
+                "divided by the sum of the logits": "probabilities = logits / logits.sum()\n"
+                "top5_indices = np.argsort(-probabilities)[:5]\n",
+                "the sign flipped": "e = np.exp(-(logits - logits.min()))\nprobabilities = e / e.sum()\n"
+                "top5_indices = np.argsort(-probabilities)[:5]\n",
+                "uniform probabilities": "probabilities = np.full(len(logits), 1 / len(logits))\n"
+                "top5_indices = np.argsort(-logits)[:5]\n",
+                "top-5 in ascending order": "e = np.exp(logits - logits.max())\nprobabilities = e / e.sum()\n"
+                "top5_indices = np.argsort(probabilities)[-5:]\n",
+                "the five smallest": "e = np.exp(logits - logits.max())\nprobabilities = e / e.sum()\n"
+                "top5_indices = np.argsort(probabilities)[:5]\n",
+            },
+            right={
+                "float32 TensorFlow ops": "probabilities = tf.nn.softmax(tf.constant(logits, tf.float32)).numpy()\n"
+                "top5_indices = tf.math.top_k(probabilities, 5).indices.numpy()\n",
+                "a helper and a loop": "def soft(z):\n    e = [np.exp(v - max(z)) for v in z]\n"
+                "    return np.array(e) / sum(e)\n\nprobabilities = soft(logits)\n"
+                "top5_indices = sorted(range(len(logits)), key=lambda k: -probabilities[k])[:5]\n",
+            },
+            references=("ranking.softmax", "ranking.top_k"),
         )
     ],
     "02_layer_dump.ipynb": [
@@ -549,6 +730,16 @@ PROBES: dict[str, list[Probe]] = {
             {"graph_walk": (2, _graph_walk_ok), "five_per_layer": (1, _five_per_layer)},
             setup=_GRAPH_SETUP,
             collect=_GRAPH_COLLECT,
+            wrong={
+                "every layer, not the first ones": _WALK.format(scopes="scopes"),
+                "one layer too many": _WALK.format(scopes="scopes[: first + 1]"),
+                "sorted by name, not in graph order": _WALK.format(scopes="scopes[:first]") + "rows = sorted(rows)\n",
+                "every Const node of the graph": "rows"
+                " = [(n.name, tuple(tf.make_ndarray(n.attr['value'].tensor).shape))"
+                " for n in graph.node if n.op == 'Const'][: 5 * first]\n",
+            },
+            right={"a loop over the nodes": _WALK_LOOP},
+            references=("layers.first_layer_variables",),
         ),
         Probe(
             "mult_adds",
@@ -576,12 +767,39 @@ PROBES: dict[str, list[Probe]] = {
             _batchnorm,
             ("multiplier", "folded_kernel", "folded_bias"),
             {
-                "fold_multiplier": (1, lambda i, o: _close(o["multiplier"], _fold(i).multiplier, rtol=1e-5)),
-                "fold_kernel": (2, lambda i, o: _close(o["folded_kernel"], _fold(i).kernel, rtol=1e-5, atol=1e-7)),
-                "fold_bias": (1, lambda i, o: _close(o["folded_bias"], _fold(i).bias, rtol=1e-5, atol=1e-6)),
+                "fold_multiplier": (1, lambda i, o: compare("multiplier", o["multiplier"], _fold(i).multiplier, _FOLD)),
+                "fold_kernel": (2, lambda i, o: compare("folded_kernel", o["folded_kernel"], _fold(i).kernel, _FOLD)),
+                "fold_bias": (1, lambda i, o: compare("folded_bias", o["folded_bias"], _fold(i).bias, _FOLD_BIAS)),
                 "fold_on_photos": (1, _fold_on_patches),
             },
             notes={"fold_on_photos": "judged on random patches (one output pixel each), not on the photos"},
+            wrong={
+                "no epsilon": _FOLD_CODE.format(
+                    multiplier="gamma / np.sqrt(variance)", bias="beta - mean * multiplier"
+                ),
+                "variance, not its square root": _FOLD_CODE.format(
+                    multiplier="gamma / (variance + epsilon)", bias="beta - mean * multiplier"
+                ),
+                "gamma = 1 assumed": _FOLD_CODE.format(
+                    multiplier="1 / np.sqrt(variance + epsilon)", bias="beta - mean * multiplier"
+                ),
+                "the mean added": _FOLD_CODE.format(
+                    multiplier="gamma / np.sqrt(variance + epsilon)", bias="beta + mean * multiplier"
+                ),
+                "beta forgotten": _FOLD_CODE.format(
+                    multiplier="gamma / np.sqrt(variance + epsilon)", bias="-mean * multiplier"
+                ),
+                "the mean not scaled": _FOLD_CODE.format(
+                    multiplier="gamma / np.sqrt(variance + epsilon)", bias="beta - mean"
+                ),
+            },
+            right={
+                "float64 and a helper": "def scale_of(g, v, e):\n"
+                "    return np.asarray(g, np.float64) / np.sqrt(v + e)\n\n"
+                "multiplier = scale_of(gamma, variance, epsilon)\nfolded_kernel = w * multiplier[None, None, None, :]\n"
+                "folded_bias = beta - multiplier * mean\n",
+            },
+            references=("bn_fold.fold", "bn_fold.fold_gamma_one", "bn_fold.fold_layer_pair", "bn_fold.fold_batchnorm"),
         )
     ],
     "04_label_subset.ipynb": [
@@ -596,6 +814,27 @@ PROBES: dict[str, list[Probe]] = {
                 "rows_sum_to_one": (1, _rows_sum_to_one),
             },
             setup="indices = [int(k) for k in indices]\n",
+            wrong={
+                "softmax over all 1000, not renormalised": "e = np.exp(all_logits"
+                " - all_logits.max(axis=1, keepdims=True))"
+                "\n"
+                "subset_probabilities = (e / e.sum(axis=1, keepdims=True))[:, indices]\n",
+                "normalised over the photos": "e = np.exp(all_logits[:, indices])\n"
+                "subset_probabilities = e / e.sum(axis=0, keepdims=True)\n",
+                "uniform": "subset_probabilities = np.full((len(all_logits), len(indices)), 1 / len(indices))\n",
+                "sorted, not in the order of indices": "e = np.exp(all_logits[:, indices])\n"
+                "subset_probabilities = -np.sort(-e / e.sum(axis=1, keepdims=True), axis=1)\n",
+                "exp without the division": "subset_probabilities = np.exp(all_logits[:, indices])\n",
+            },
+            right={
+                "float32 TensorFlow ops": "subset_probabilities = "
+                "tf.nn.softmax(tf.gather(all_logits, indices, axis=1)).numpy()\n",
+                "a loop over photos and one shift for all": "rows = []\nfor row in all_logits:\n"
+                "    e = [np.exp(row[k] - all_logits.max()) for k in indices]\n"
+                "    rows.append([v / sum(e) for v in e])\n"
+                "subset_probabilities = np.array(rows)\n",
+            },
+            references=("ranking.softmax", "ranking.top_k"),
         )
     ],
     "05_mnist.ipynb": [
@@ -644,6 +883,22 @@ PROBES: dict[str, list[Probe]] = {
             _quantized,
             ("dequantized", "requantized"),
             {"dequantize": (2, _dequantized_ok), "requantize": (1, _requantized_ok)},
+            wrong={
+                "the zero point added": _DEQUANT.format(dequantized="(q + z) * s", requantized=_REQUANT),
+                "the zero point forgotten": _DEQUANT.format(dequantized="q * s", requantized="np.round(w / s)"),
+                "one scale for the tensor": _DEQUANT.format(
+                    dequantized="(q - z) * scale.max()", requantized="np.round(w / scale.max()) + z"
+                ),
+                "floor, not round": _DEQUANT.format(dequantized="(q - z) * s", requantized="np.floor(w / s) + z"),
+                "truncated, not rounded": _DEQUANT.format(dequantized="(q - z) * s", requantized="np.trunc(w / s) + z"),
+            },
+            right={
+                "a loop over channels in float64": "dequantized = np.zeros(q.shape)\n"
+                "requantized = np.zeros(q.shape, np.int8)\n"
+                "for c in range(len(scale)):\n"
+                "    dequantized[c] = (q[c].astype(np.float64) - zero[c]) * float(scale[c])\n"
+                "    requantized[c] = np.clip(np.rint(w[c] / scale[c]) + zero[c], -128, 127)\n",
+            },
         ),
         Probe(
             "rounding_shift",
@@ -668,6 +923,28 @@ PROBES: dict[str, list[Probe]] = {
             ("out",),
             {"inverted_residual": (2, _block_ok), "linear_bottleneck": (1, _linear_bottleneck)},
             setup=_BLOCK_SETUP,
+            wrong={
+                "no residual": _BLOCK.format(expand="tf.nn.relu6", depthwise="tf.nn.relu6", project="", out="y"),
+                "ReLU6 after the projection": _BLOCK.format(
+                    expand="tf.nn.relu6", depthwise="tf.nn.relu6", project="tf.nn.relu6", out="block_input + y"
+                ),
+                "ReLU, not ReLU6": _BLOCK.format(
+                    expand="tf.nn.relu", depthwise="tf.nn.relu", project="", out="block_input + y"
+                ),
+                "no activation after the depthwise": _BLOCK.format(
+                    expand="tf.nn.relu6", depthwise="", project="", out="block_input + y"
+                ),
+                "no biases": _BLOCK.format(
+                    expand="tf.nn.relu6", depthwise="tf.nn.relu6", project="", out="block_input + y"
+                )
+                .replace(" + block.expand.bias", "")
+                .replace(" + block.depthwise.bias", "")
+                .replace(" + block.project.bias", ""),
+                "VALID padding": _BLOCK.format(
+                    expand="tf.nn.relu6", depthwise="tf.nn.relu6", project="", out="block_input + y"
+                ).replace('"SAME"', '"VALID"'),
+            },
+            references=("block()", "mobilenet_v2._layers"),
         )
     ],
     "09_weight_imprinting.ipynb": [
@@ -686,6 +963,34 @@ PROBES: dict[str, list[Probe]] = {
             },
             rerun=False,
             collect=_IMPRINT_COLLECT,
+            wrong={
+                "embeddings not normalised first": _IMPRINT.format(
+                    body="means = [embeddings[labels == c].mean(axis=0) for c in range(n_classes)]\n"
+                    "    return l2_normalize(np.stack(means))"
+                ),
+                "the means not normalised": _IMPRINT.format(
+                    body="e = l2_normalize(embeddings)\n"
+                    "    return np.stack([e[labels == c].mean(axis=0) for c in range(n_classes)])"
+                ),
+                "normalised over the wrong axis": _IMPRINT.format(
+                    body="e = embeddings / np.linalg.norm(embeddings, axis=0, keepdims=True)\n"
+                    "    m = np.stack([e[labels == c].mean(axis=0) for c in range(n_classes)])\n"
+                    "    return m / np.linalg.norm(m, axis=0, keepdims=True)"
+                ),
+                "the first photo of each class only": _IMPRINT.format(
+                    body="e = l2_normalize(embeddings)\n"
+                    "    return l2_normalize(np.stack([e[labels == c][0] for c in range(n_classes)]))"
+                ),
+            },
+            right={
+                "a loop in float32": _IMPRINT.format(
+                    body="rows = []\n    for c in range(n_classes):\n"
+                    "        e = [x / np.linalg.norm(x) for x, y in zip(np.float32(embeddings), labels) if y == c]\n"
+                    "        m = np.sum(e, axis=0)\n"
+                    "        rows.append(m / np.linalg.norm(m))\n    return np.array(rows)"
+                ),
+            },
+            references=("imprinting.imprint_weights",),
         )
     ],
     "10_accuracy_vs_cost.ipynb": [
@@ -701,6 +1006,33 @@ PROBES: dict[str, list[Probe]] = {
             },
             rerun=False,
             collect=_TOPK_COLLECT,
+            wrong={
+                "ties broken by index": _TOPK.format(
+                    body="top = np.argsort(-scores, axis=1, kind='stable')[:, :k]\n"
+                    "    return float(np.mean([label in row for label, row in zip(labels, top)]))"
+                ),
+                "ties counted for the model": _TOPK.format(
+                    body="truth = scores[np.arange(len(labels)), labels][:, None]\n"
+                    "    return float(np.mean((scores > truth).sum(axis=1) < k))"
+                ),
+                "one rank too many": _TOPK.format(
+                    body="truth = scores[np.arange(len(labels)), labels][:, None]\n"
+                    "    return float(np.mean((scores >= truth).sum(axis=1) - 1 <= k))"
+                ),
+                "a count, not a fraction": _TOPK.format(
+                    body="truth = scores[np.arange(len(labels)), labels][:, None]\n"
+                    "    return float(np.sum((scores >= truth).sum(axis=1) - 1 < k))"
+                ),
+            },
+            right={
+                "float32 TensorFlow ops": _TOPK.format(
+                    body="s = tf.constant(scores, tf.float32)\n"
+                    "    truth = tf.gather(s, labels, axis=1, batch_dims=1)[:, None]\n"
+                    "    rivals = tf.reduce_sum(tf.cast(s >= truth, tf.int32), axis=1) - 1\n"
+                    "    return tf.reduce_mean(tf.cast(rivals < k, tf.float32)).numpy()"
+                ),
+            },
+            references=("evaluation.rivals", "evaluation.evaluate"),
         ),
         Probe(
             "cost_model",
@@ -740,18 +1072,134 @@ def checks_of(notebook: str) -> dict[str, int]:
     return {name: points for probe in PROBES.get(notebook, []) for name, (points, _) in probe.checks.items()}
 
 
+def _safe_reason(reason: str) -> str:
+    """What a student's page may say about why a probe did not run: the exception's class, or the
+    time limit; never the text (it can quote the grading copy)."""
+    if reason.startswith("stopped after the time limit"):
+        return reason
+    match = re.match(r"([A-Za-z_][A-Za-z0-9_.]*)(?::|$)", reason)
+    return f"{match.group(1)} raised" if match else "the grading run failed"
+
+
 def verdicts(probe: Probe, inputs: Arrays, answers: Arrays | None, reason: str) -> list[dict]:
-    """One row per check of ``probe``: passed or not, its points, and why not (``reason`` when the
-    probe returned nothing; a verdict that raises on malformed values is a failed check)."""
+    """One row per check of ``probe``: passed or not, its points, why not for the instructor
+    (``error``: ``reason`` when the probe returned nothing) and for the student (``message``:
+    expected and got, never raw exception text). A verdict may return a bool or a
+    :class:`Result`; one that raises on malformed values is a failed check."""
     rows = []
     for name, (points, verdict) in probe.checks.items():
         if answers is None:
-            rows.append({"name": name, "passed": False, "points": points, "error": f"did not run ({reason})"})
+            why, message = f"did not run ({reason})", f"did not run ({_safe_reason(reason)})"
+            rows.append({"name": name, "passed": False, "points": points, "error": why, "message": message})
             continue
         try:
-            passed = bool(verdict(inputs, answers))
-            why = "" if passed else "check failed"
+            outcome = verdict(inputs, answers)
+            passed = bool(outcome.passed if isinstance(outcome, Result) else outcome)
+            told = outcome.message if isinstance(outcome, Result) else ""
+            why = message = "" if passed else (told or "check failed")
         except Exception as error:  # a missing or malformed value: failed, with the reason
             passed, why = False, f"check failed ({type(error).__name__}: {error})"[:300]
-        rows.append({"name": name, "passed": passed, "points": points, "error": why})
+            message = f"check failed: the values could not be judged ({type(error).__name__})"
+        rows.append({"name": name, "passed": passed, "points": points, "error": why, "message": message})
     return rows
+
+
+def refused(rows: list[dict], uses: list[str]) -> list[dict]:
+    """``rows`` with every check at 0 because the code used the exercise's references ``uses``."""
+    why = f"0 points: the code uses the workbook's own {', '.join(uses)}, which this exercise asks you to write"
+    return [{**row, "passed": False, "error": why, "message": why} for row in rows]
+
+
+def _feeding(trees: list) -> list:
+    """``trees[0]`` and those of ``trees[1:]`` that define a name it uses, directly or through another."""
+    import ast
+
+    def names(tree, store: bool) -> set[str]:
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) == store:
+                found.add(node.id)
+            elif store and isinstance(node, ast.FunctionDef | ast.ClassDef):
+                found.add(node.name)
+            elif store and isinstance(node, ast.alias):
+                found.add(node.asname or node.name.split(".")[0])
+        return found
+
+    if not trees:
+        return []
+    kept, used, rest = [trees[0]], names(trees[0], False), list(trees[1:])
+    grew = True
+    while grew:
+        grew = False
+        for tree in list(rest):
+            if names(tree, True) & used:
+                kept.append(tree)
+                used |= names(tree, False)
+                rest.remove(tree)
+                grew = True
+    return kept
+
+
+def reference_uses(probe: Probe, sources: list[str]) -> list[str]:
+    """The entries of ``probe.references`` that the student's code uses: ``sources[0]`` is the
+    exercise cell, the others are cells the student added, scanned when they define a name the
+    exercise uses (a helper; a cell that only compares with the reference is theirs). Found: the function
+    as an attribute of its module however imported (``ranking.softmax``, ``helpers.ranking.softmax``,
+    an alias, ``from helpers.ranking import softmax``), the module handed to a call
+    (``getattr(ranking, ...)``, ``vars(ranking)``) or its ``__dict__``; for ``"name()"``, the
+    notebook's object ``name`` used other than through its attributes (``block.expand`` is fine)."""
+    import ast
+
+    from .answers import python_source
+
+    wanted = [tuple(r.split(".", 1)) for r in probe.references if not r.endswith("()")]
+    objects = {r[:-2] for r in probe.references if r.endswith("()")}
+    bare = {f: f"{m}.{f}" for m, f in wanted}
+    trees = []
+    for source in sources:
+        try:
+            trees.append(ast.parse(python_source(source)))
+        except (SyntaxError, ValueError):
+            continue
+    trees = _feeding(trees)
+    defined = {  # the student's own functions and variables of those names are theirs
+        getattr(node, "name", None) or getattr(node, "id", None)
+        for tree in trees
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.ClassDef)
+        or (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store))
+    }
+    found: set[str] = set()
+    for tree in trees:
+        aliases = {module: module for module, _ in wanted}  # the notebooks' own `from helpers import ranking`
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                aliases |= {
+                    a.asname: a.name.split(".")[1] for a in node.names if a.name.startswith("helpers.") and a.asname
+                }
+            elif isinstance(node, ast.ImportFrom) and (node.module or "helpers").split(".")[0] == "helpers":
+                inner = (node.module or "helpers").split(".")[1:2]
+                for a in node.names:
+                    if not inner:
+                        aliases[a.asname or a.name] = a.name
+                    found |= {f"{m}.{f}" for m, f in wanted if inner == [m] and a.name in (f, "*")}
+        parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+        for node in ast.walk(tree):
+            parent = parents.get(node)
+            module = None
+            if isinstance(node, ast.Name) and node.id in aliases:
+                module = aliases[node.id]
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "helpers":
+                module = node.attr
+            if module is not None:
+                attribute = parent.attr if isinstance(parent, ast.Attribute) and parent.value is node else None
+                handed = attribute is None and isinstance(parent, ast.Call) and node in parent.args
+                for m, f in wanted:
+                    if m == module and (attribute in (f, "__dict__") or handed):
+                        found.add(f"{m}.{f}")
+            if isinstance(node, ast.Name) and node.id in bare and node.id not in defined:
+                found.add(bare[node.id])  # the notebook's `from helpers.layers import first_layer_variables`
+            if isinstance(node, ast.Name) and node.id in objects and not isinstance(node.ctx, ast.Store):
+                if not (isinstance(parent, ast.Attribute) and parent.attr not in ("call", "__call__")):
+                    found.add(f"{node.id}()")
+    return sorted(found)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -74,14 +75,132 @@ def test_each_probe_passes_the_solution_and_fails_the_placeholder(name, probe):
     assert [r["error"] for r in rows] == ["did not run (NotImplementedError)"] * len(rows)
 
 
+def judged(probe: judge.Probe, code: str, seed: int) -> tuple[int, list[dict]]:
+    """Points ``code`` (the exercise cell's code) earns on ``probe``, run here as the sandbox would."""
+    import keras
+    import tensorflow as tf
+
+    inputs = probe.inputs(np.random.default_rng(seed))
+    namespace = {"np": np, "tf": tf, "keras": keras}
+    try:
+        if not probe.rerun:
+            exec(code, namespace)  # the function definitions
+        values = answers.evaluate(judge.task(probe, code), inputs, namespace)
+    except Exception as error:
+        values, reason = None, f"{type(error).__name__}: {error}"
+    else:
+        reason = ""
+    rows = judge.verdicts(probe, inputs, values, reason)
+    return sum(r["points"] for r in rows if r["passed"]), rows
+
+
+def variants(kind: str) -> list:
+    return [
+        pytest.param(p, code, id=f"{n[:2]}-{p.name}-{what}")
+        for n, probes in judge.PROBES.items()
+        for p in probes
+        if p.after == p.cell
+        for what, code in getattr(p, kind).items()
+    ]
+
+
+SEEDS = (1, 2, 3)  # fresh inputs per submission: each variant is judged on three draws
+
+
+@pytest.mark.parametrize("probe,code", variants("wrong"))
+def test_each_likely_wrong_answer_loses_points(probe, code):
+    for seed in SEEDS:
+        score, rows = judged(probe, code, seed)
+        assert score < sum(points for points, _ in probe.checks.values()), (seed, rows)
+        assert all(r["message"] for r in rows if not r["passed"]), rows  # the student is told why
+
+
+@pytest.mark.parametrize("probe,code", variants("right"))
+def test_each_right_answer_in_another_style_earns_every_point(probe, code):
+    for seed in SEEDS:
+        score, rows = judged(probe, code, seed)
+        assert score == sum(points for points, _ in probe.checks.values()), (seed, rows)
+
+
+def test_the_exercises_list_their_wrong_answers():
+    # the generic framework: each graded exercise this issue covers lists at least four likely bugs
+    covered = {
+        "01": "softmax",
+        "02": "const_nodes",
+        "03": "fold",
+        "04": "subset_softmax",
+        "07": "dequantize",
+        "08": "inverted_residual",
+        "09": "imprint",
+        "10": "top_k",
+    }
+    for name, probes in judge.PROBES.items():
+        for probe in probes:
+            if covered.get(name[:2]) == probe.name:
+                assert len(probe.wrong) >= 4 and probe.references or name[:2] == "07", (name, probe.name)
+
+
+def test_a_failed_check_says_what_was_expected_and_what_came_back():
+    probe = judge.PROBES["03_bn_folding.ipynb"][0]
+    _, rows = judged(probe, probe.wrong["no epsilon"], 1)
+    message = {r["name"]: r["message"] for r in rows}["fold_multiplier"]
+    assert message.startswith("multiplier at index (") and "expected" in message and ", got " in message, message
+    assert "float32 results accepted" in message  # the tolerance states its reason
+
+
+def test_a_float32_answer_is_accepted_where_the_notebook_compares_exactly():
+    probe = judge.PROBES["10_accuracy_vs_cost.ipynb"][0]
+    values = {"toy_accuracy": np.float32([1 / 3, 2 / 3]), "coarse_accuracy": np.float32([0.1, 0.3, 0.5])}
+    inputs = {"toy": np.array([[0.1, 0.5, 0.5], [0.7, 0.2, 0.1], [0.2, 0.3, 0.5]]), "toy_labels": np.array([1, 0, 0])}
+    inputs |= {"coarse": np.zeros((10, 4)), "truth": np.zeros(10, int)}  # all tied: every k counts 1.0
+    rows = judge.verdicts(probe, inputs, values, "")
+    assert float(np.float32(1 / 3)) != 1 / 3 and rows[0]["passed"] and not rows[1]["passed"], rows
+
+
+REFERENCE_CALLS = [
+    ("01_classify.ipynb", "probabilities = ranking.softmax(logits)\ntop5_indices = np.argsort(-logits)[:5]\n"),
+    ("01_classify.ipynb", "import helpers.ranking as r\nprobabilities = r.softmax(logits)\n"),
+    ("01_classify.ipynb", "from helpers.ranking import softmax as s\nprobabilities = s(logits)\n"),
+    ("01_classify.ipynb", "f = getattr(ranking, 'soft' + 'max')\nprobabilities = f(logits)\n"),
+    ("03_bn_folding.ipynb", "r = bn_fold.fold(w, gamma, beta, mean, variance, epsilon)\nmultiplier = r.multiplier\n"),
+    ("08_mobilenet_v2_tfnn.ipynb", "out = block(block_input)\n"),
+    ("08_mobilenet_v2_tfnn.ipynb", "f = block.call\nout = f(block_input)\n"),
+    ("09_weight_imprinting.ipynb", "def imprint(e, l, n):\n    return helpers.imprinting.imprint_weights(e, l, n)\n"),
+    ("02_layer_dump.ipynb", "rows = [(r['name'], r['shape']) for r in first_layer_variables(first, 'slim')]\n"),
+]
+
+
+@pytest.mark.parametrize("name,code", REFERENCE_CALLS)
+def test_code_that_uses_the_exercise_s_reference_is_found(name, code):
+    assert judge.reference_uses(judge.PROBES[name][0], [code]), code
+
+
+def test_own_code_of_the_same_names_is_not_a_reference_call():
+    probe = judge.PROBES["01_classify.ipynb"][0]
+    own = "def softmax(z):\n    e = np.exp(z - z.max())\n    return e / e.sum()\n"
+    exercise = "probabilities = softmax(logits)\nx = tf.nn.softmax(logits)\n"
+    assert judge.reference_uses(probe, [exercise, own]) == []
+    self_check = "print(np.allclose(probabilities, ranking.softmax(logits)))\n"  # a cell of their own, not used
+    assert judge.reference_uses(probe, [exercise, own, self_check]) == []
+    helper = "def softmax(z):\n    return ranking.softmax(z)\n"  # a helper cell the exercise calls
+    assert judge.reference_uses(probe, [exercise, helper]) == ["ranking.softmax"]
+    block = judge.PROBES["08_mobilenet_v2_tfnn.ipynb"][0]
+    assert judge.reference_uses(block, [block.wrong["no residual"]]) == []  # block.expand.kernel is allowed
+    rows = judge.refused(judge.verdicts(probe, {}, None, "x"), ["ranking.softmax"])
+    assert [r["passed"] for r in rows] == [False] * 3 and "ranking.softmax" in rows[0]["message"]
+
+
 def test_wrong_or_malformed_values_fail():
     probe = judge.PROBES["01_classify.ipynb"][0]
     inputs = probe.inputs(np.random.default_rng(0))
     uniform = np.full(1000, 1 / 1000)  # sums to one, but is not the softmax of these logits
     rows = judge.verdicts(probe, inputs, {"probabilities": uniform, "top5_indices": np.arange(5)}, "")
-    assert [r["passed"] for r in rows] == [False, False, True]
+    assert [r["passed"] for r in rows] == [False, False, False]  # uniform: not even sums_to_one (red team)
     rows = judge.verdicts(probe, inputs, {"probabilities": np.array(["a"])}, "")  # a string, no indices
-    assert not any(r["passed"] for r in rows) and all(r["error"].startswith("check failed") for r in rows)
+    assert not any(r["passed"] for r in rows) and all(
+        r["error"].startswith(("check failed", "probabilities")) for r in rows
+    )
+    assert all("KeyError" not in r["message"] or r["message"].endswith("(KeyError)") for r in rows)
 
 
 def test_the_sandbox_side_never_imports_the_judge():
@@ -237,3 +356,217 @@ def test_timing_magics_in_an_exercise_cell_still_count():
     task = {"setup": "", "source": "%%time\ny = 2 * x\n", "collect": "", "outputs": ["y"]}
     assert answers.evaluate(task, {"x": np.array(3)}, {})["y"] == 6
     assert answers.python_source("%timeit z = 1\n") == "get_ipython().run_line_magic('timeit', 'z = 1')\n"
+
+
+def test_the_probe_rebinds_the_student_s_own_names_for_its_inputs():
+    # 04 with the logits under another name (red-team review: it scored 0 though right)
+    probe = judge.PROBES["04_label_subset.ipynb"][0]
+    inputs = probe.inputs(np.random.default_rng(5))
+    notebook_logits = np.random.default_rng(6).normal(0, 4, (3, 1000)).astype(np.float32)
+    namespace = {"np": np, "all_logits": notebook_logits, "photo_logits": notebook_logits.copy(), "indices": [1, 2]}
+    code = "e = np.exp(photo_logits[:, indices])\nsubset_probabilities = e / e.sum(axis=1, keepdims=True)\n"
+    values = answers.evaluate(judge.task(probe, code), inputs, namespace)
+    assert all(r["passed"] for r in judge.verdicts(probe, inputs, values, ""))
+    assert answers.aliases({"a": np.zeros(3), "b": np.ones(3), "c": "x"}, {"a": np.ones(3)}) == {}  # unequal: kept
+
+
+def grading_case(kind: str) -> dict:
+    """01's student edition, changed the way a student (or JupyterLab) changes it."""
+    nb = stamped()
+    cells = nb["cells"]
+    k = next(i for i, c in enumerate(cells) if c.get("id") == "c10e")
+    solve = "probabilities = soft(logits)\ntop5_indices = np.argsort(-probabilities)[:5]\n"
+    if kind == "helper cell":
+        cells[k]["source"] = solve
+        cells.insert(
+            k,
+            {
+                "cell_type": "code",
+                "id": "mine",
+                "metadata": {},
+                "execution_count": None,
+                "outputs": [],
+                "source": "def soft(z):\n    e = np.exp(z - z.max())\n    return e / e.sum()\n",
+            },
+        )
+    elif kind == "new id":
+        cells[k]["id"] = "0a1b2c3d"  # cut and paste in JupyterLab: a new id, the tag kept
+        cells[k]["source"] = solve.replace("soft(logits)", "np.exp(logits) / np.exp(logits).sum()")
+    elif kind == "deleted setup and edited check":
+        del cells[0]  # the Setup cell ... and the check cell rewritten
+        check = next(c for c in cells if c.get("id") == "c10c")
+        check["source"] = "homework.check('softmax', True, 1)\n"
+    elif kind == "duplicate id":
+        cells.insert(k + 1, {**cells[k], "source": "x = 1\n"})
+    return nb
+
+
+def test_the_grading_copy_keeps_the_student_s_cells_and_restores_the_instructor_s():
+    ours = instructor("01_classify.ipynb")
+    helper, warnings = homework.grading_copy(ours, grading_case("helper cell"))
+    ids = [c["id"] for c in helper["cells"]]
+    assert ids.index("mine") == ids.index("c10e") - 1 and warnings == []  # the helper stays above the exercise
+    assert homework.student_sources(helper)["mine"].startswith("def soft")
+    moved, warnings = homework.grading_copy(ours, grading_case("new id"))
+    exercise = next(c for c in moved["cells"] if c["id"] == "c10e")
+    assert "np.exp(logits)" in exercise["source"] and "0a1b2c3d" not in [c["id"] for c in moved["cells"]]
+    assert warnings == ["exercise cell c10e found by its tag and position (its id is '0a1b2c3d' in the submission)"]
+    restored, warnings = homework.grading_copy(ours, grading_case("deleted setup and edited check"))
+    assert [c["id"] for c in restored["cells"]] == [c["id"] for c in ours["cells"]]
+    check = next(c for c in restored["cells"] if c["id"] == "c10c")
+    assert "ranking.softmax" in check["source"] and "HIDDEN" not in check["source"]
+    first = ours["cells"][0]["id"]
+    assert warnings == [
+        "cell c10c was edited: the instructor's version was graded",
+        f"cell {first} was deleted: the instructor's version was put back",
+    ]
+    twice, warnings = homework.grading_copy(ours, grading_case("duplicate id"))
+    assert len(twice["cells"]) == len(ours["cells"]) + 1 and len({c["id"] for c in twice["cells"]}) == len(
+        twice["cells"]
+    )
+    assert warnings == [f"cell id c10e appears twice: cell {ids.index('c10e') + 1} is graded as a cell you added"]
+
+
+def test_reports_written_answers_manual_marks_and_same_named_submissions(tmp_path):
+    import csv
+
+    name = "02_layer_dump.ipynb"  # its W251 question, H3 (cell c16a); the "Questions" answer cell left out
+
+    def h3(written: list[dict]) -> list[dict]:
+        return [w for w in written if w["cell_id"] == "c16a"]
+
+    paths = []
+    for student, answer in (
+        ("alice", "MobileNet: 70.6 % top-1 with 569 M mult-adds, GoogLeNet 69.8 % with 1550 M."),
+        ("bob", None),
+    ):
+        nb = stamped(name)
+        if answer:
+            next(c for c in nb["cells"] if c.get("id") == "c16a")["source"] = answer
+        (tmp_path / student).mkdir()
+        paths.append(tmp_path / student / name)
+        paths[-1].write_text(json.dumps(nb))
+    read = [grader.read_submission(p) for p in paths]
+    failed = {
+        "name": "graph_walk",
+        "passed": False,
+        "points": 2,
+        "error": "did not run (NameError: SOLUTION_TEXT)",
+        "message": "did not run (NameError raised)",
+    }
+    results = [
+        grader.result_of(
+            s, [failed], ["the grading run failed: SOLUTION_TEXT"], h3(homework.written_answers(instructor(name), s.nb))
+        )
+        for s in read
+    ]
+    assert [r["student"] for r in results] == ["alice", "bob"]
+    assert [(w["cell_id"], w["answered"], w["points"], w["max_points"]) for r in results for w in r["written"]] == [
+        ("c16a", True, None, homework.WRITTEN_POINTS),
+        ("c16a", False, None, homework.WRITTEN_POINTS),
+    ]
+    assert "blank written answers: c16a" in results[1]["warnings"]
+    assert not any(w.startswith("blank written") for w in results[0]["warnings"])
+    assert results[0]["written"][0]["question"].startswith("**H3. How does MobileNet compare with GoogLeNet")
+    out = tmp_path / "out"
+    grader.write_reports(results, out)
+    pages = {p: (out / p).read_text() for p in ("alice-02_layer_dump.html", "bob-02_layer_dump.html")}
+    assert all("SOLUTION_TEXT" not in page and "NameError raised" in page for page in pages.values())
+    assert "<b>blank</b>" in pages["bob-02_layer_dump.html"] and "to be marked" in pages["alice-02_layer_dump.html"]
+    question = (out / "written" / "02_layer_dump-c16a.html").read_text()
+    model = homework.solution_text(next(c for c in instructor(name)["cells"] if c["id"] == "c16a"))
+    assert html_escape(model[:60]) in question and "BLANK" in question and "2 answers, 1 blank" in question
+    with open(out / "manual.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["student"], r["cell_id"], r["points"]) for r in rows] == [("alice", "c16a", ""), ("bob", "c16a", "")]
+    rows[0]["points"], rows[0]["comment"] = "2", '=HYPERLINK("http://x")'  # a comment a spreadsheet would run
+    rows[1]["points"] = "0"
+    with open(tmp_path / "marked.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, grader.MANUAL_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    merged = grader.merge_manual(results, grader.read_manual(tmp_path / "marked.csv"))
+    assert [(r["written_score"], r["total"], r["max_total"]) for r in merged] == [(2, 2, 4), (0, 0, 4)]
+    grader.write_reports(merged, out)
+    with open(out / "grades.csv", newline="") as handle:
+        grades = list(csv.DictReader(handle))
+    assert [(g["student"], g["score"], g["written_score"], g["total"]) for g in grades] == [
+        ("alice", "0", "2", "2"),
+        ("bob", "0", "0", "0"),
+    ]
+    assert "'=HYPERLINK" in (out / "manual.csv").read_text()  # escaped on the way out, read back as written
+    assert grader.read_manual(out / "manual.csv")[(str(paths[0]), "c16a")] == (2, '=HYPERLINK("http://x")')
+    rows[1]["points"] = "5"  # more than the question's points
+    with open(tmp_path / "bad.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, grader.MANUAL_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(WorkbookError, match="line 3: points 5 outside 0..2"):
+        grader.read_manual(tmp_path / "bad.csv")
+    assert grader.csv_cell("=1+1") == "'=1+1" and grader.csv_cell("-3") == "'-3" and grader.csv_cell(3) == 3
+
+
+def html_escape(text: str) -> str:
+    import html
+
+    return html.escape(text)
+
+
+POINTS_IN_TEXT = re.compile(r"\((\d+) points?\)")
+
+
+def test_points_live_in_the_checks_headings_and_readme_agree():
+    # An exercise's points are the sum of its checks; the heading above its cell and the README say the same.
+    for name, probes in judge.PROBES.items():
+        cells = instructor(name)["cells"]
+        ids = [c.get("id") for c in cells]
+        for cell_id in dict.fromkeys(p.cell for p in probes):
+            points = sum(points for p in probes if p.cell == cell_id for points, _ in p.checks.values())
+            above = [c for c in cells[: ids.index(cell_id)] if c["cell_type"] == "markdown"]
+            said = next(m for c in reversed(above) if (m := POINTS_IN_TEXT.search("".join(c["source"]))))
+            assert int(said.group(1)) == points, (name, cell_id)
+    text = (REPO / "README.md").read_text()
+    listed = text[text.index("Graded exercises so far") : text.index("The fourteen written questions")]
+    readme: dict[str, int] = {}
+    parts = re.split(r"\b(\d\d) (?=[a-z])", listed)  # "01 softmax ... (3 points), 02 walking ... (3), ..."
+    for number, part in zip(parts[1::2], parts[2::2], strict=True):
+        said = re.findall(r"\((?:[^()]*, )?(\d+)(?: points)?\)", part)  # "(3)", "(3 points)", "(`rounding_shift`, 3)"
+        readme[number] = readme.get(number, 0) + sum(int(p) for p in said)
+    assert readme == {s.name[:2]: sum(judge.checks_of(s.name).values()) for s in notebook_list()}
+
+
+def test_grade_manual_refuses_a_bad_marks_file_before_grading(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "marks.csv").write_text(",".join(grader.MANUAL_COLUMNS) + "\nx.ipynb,alice,c19a,2,three,\n")
+    (tmp_path / "x.ipynb").write_text(json.dumps(stamped()))
+    command = [
+        sys.executable,
+        "-m",
+        "helpers",
+        "grade",
+        str(tmp_path / "x.ipynb"),
+        "--manual",
+        str(tmp_path / "marks.csv"),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert (
+        done.returncode == 2
+        and done.stderr.strip() == f"error: {tmp_path / 'marks.csv'} line 2: points 'three' is not a number"
+    )
+
+
+def test_gradescope_results_for_nothing_submitted_and_hidden_checks(tmp_path):
+    from helpers import gradescope
+
+    assert gradescope.hidden_checks(instructor("01_classify.ipynb")) == {"softmax_sums_to_one"}
+    assert gradescope.hidden_checks(instructor("03_bn_folding.ipynb")) == {"fold_bias"}
+    (tmp_path / "submission").mkdir()
+    results = gradescope.run(tmp_path, "01_classify.ipynb")
+    assert results == {
+        "score": 0,
+        "output": "not graded: no .ipynb submitted (expected 01_classify.ipynb)",
+        "tests": [],
+    }
+    assert json.loads((tmp_path / "results" / "results.json").read_text()) == results

@@ -2,8 +2,8 @@
 
 Each attack that could succeed turns its success into points: when it reads a solution, a hidden
 test or a secret, writes outside its scratch folder or reaches the network, it computes the right
-answer with the workbook's own ``ranking.softmax`` (which the sandbox allows: see the README), so
-a score of 0 shows that every attempt failed.
+answer by hand (the workbook's own ``ranking.softmax`` would be refused), so a score of 0 shows
+that every attempt failed.
 """
 
 from __future__ import annotations
@@ -32,7 +32,10 @@ def bubblewrap():
 
 
 NOTEBOOK = "01_classify.ipynb"
-SOLVE = "probabilities = ranking.softmax(logits); top5_indices = np.argsort(-probabilities)[:5]\n"
+SOLVE = (
+    "probabilities = np.exp(logits - logits.max()); probabilities /= probabilities.sum(); "
+    "top5_indices = np.argsort(-probabilities)[:5]\n"
+)
 WRONG = "probabilities = np.zeros(len(logits)); top5_indices = list(range(5))\n"
 
 
@@ -51,7 +54,7 @@ def leak_or_wrong(attempts: str) -> str:
     """Code that runs ``attempts`` (each sets ``leaked`` to True when it worked), then solves the
     exercise only if something leaked."""
     return (
-        "import os, re, glob, socket, sys\nfrom helpers import ranking\nleaked = []\n"
+        "import os, re, glob, socket, sys\nleaked = []\n"
         + attempts
         + "print('leaked:', leaked)\n"
         + "if leaked:\n    "
@@ -258,7 +261,7 @@ def test_a_dead_kernel_is_graded_as_far_as_it_got_and_output_is_capped(tmp_path,
     command = [sys.executable, "-m", "helpers", "grade", str(spam), str(bad), str(solved_spam), "--json", "--jobs", "2"]
     result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=400)
     assert result.returncode == 0, result.stderr
-    spam_row, bad_row, solved_row = json.loads(result.stdout)
+    spam_row, bad_row, solved_row = (json.loads(line) for line in result.stdout.splitlines())  # JSON lines
     assert len(result.stdout) < 20_000  # the output stayed in the sandbox
     assert (
         result.stderr.strip().splitlines() == [f"error: {bad_row['error']}"]
@@ -412,3 +415,98 @@ def test_disk_usage_counts_links_as_links_and_caps_the_entries(tmp_path, monkeyp
     for i in range(3):
         (tmp_path / f"empty{i}").touch()
     assert sandbox.disk_usage(tmp_path) > sandbox.DISK_LIMIT  # 7 entries > 3: counted as over the limit
+
+
+WRITTEN_01 = [  # 01's written questions (H1, H2, and the Questions section once nbgrader_metadata gave it a cell)
+    c["id"]
+    for c in json.loads((NOTEBOOKS / NOTEBOOK).read_text())["cells"]
+    if c["cell_type"] == "markdown" and homework.EXERCISE_TAG in c["metadata"].get("tags", [])
+]
+
+
+def test_fair_grading_of_two_same_named_submissions(tmp_path, pack):
+    """A helper in a cell the student added above an exercise cell whose id changed (cut and
+    paste) earns every point; the exercise done with the workbook's own ``ranking.softmax`` earns
+    none and says why; two ``01_classify.ipynb`` from two folders get a page and a student each."""
+    source = NOTEBOOKS / NOTEBOOK
+    nb = homework.student_edition(json.loads(source.read_text()), NOTEBOOK, homework.fingerprint(source))
+    k = next(i for i, c in enumerate(nb["cells"]) if homework.EXERCISE_TAG in c["metadata"].get("tags", []))
+    nb["cells"][k] |= {
+        "id": "5f1c2a9e",
+        "source": "probabilities = soft(logits)\ntop5_indices = np.argsort(-probabilities)[:5]\n",
+    }
+    helper = "def soft(z):\n    e = np.exp(z - np.max(z))\n    return e / e.sum()\n"
+    nb["cells"].insert(
+        k,
+        {"cell_type": "code", "id": "helper", "metadata": {}, "execution_count": None, "outputs": [], "source": helper},
+    )
+    for name in ("alice", "bob"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "alice" / NOTEBOOK).write_text(json.dumps(nb))
+    reference = submission(
+        tmp_path / "bob",
+        "01_classify",
+        "probabilities = ranking.softmax(logits)\ntop5_indices = np.argsort(-probabilities)[:5]\n",
+    )
+    out = tmp_path / "out"
+    command = [
+        sys.executable,
+        "-m",
+        "helpers",
+        "grade",
+        str(tmp_path / "alice" / NOTEBOOK),
+        str(reference),
+        "--json",
+        "--jobs",
+        "2",
+        "--out",
+        str(out),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=400)
+    assert result.returncode == 0, result.stderr
+    alice, bob = (json.loads(line) for line in result.stdout.splitlines())
+    assert (alice["student"], alice["score"], bob["student"], bob["score"]) == ("alice", 3, "bob", 0)
+    assert (
+        "exercise cell c10e found by its tag and position (its id is '5f1c2a9e' in the submission)" in alice["warnings"]
+    )
+    assert any("uses the workbook's own ranking.softmax" in w for w in bob["warnings"])
+    assert [w["cell_id"] for w in alice["written"]] == WRITTEN_01 and not any(w["answered"] for w in alice["written"])
+    pages = sorted(p.name for p in out.glob("*.html"))
+    assert pages == ["alice-01_classify.html", "bob-01_classify.html"]
+    assert "ranking.softmax" in (out / "bob-01_classify.html").read_text()
+    assert (out / "manual.csv").read_text().count("\n") == 1 + 2 * len(WRITTEN_01)  # a row per written answer
+
+
+def test_the_gradescope_autograder_writes_results_json(tmp_path, pack):
+    """run_autograder from 01's zip, with a temporary folder in place of /autograder."""
+    import zipfile
+
+    from helpers import gradescope
+
+    zips = {p.name: p for p in gradescope.build(tmp_path / "zips")}
+    assert sorted(zips) == [f"{s.name[:2]}_autograder.zip" for s in grader.notebook_list()]
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(zips["01_autograder.zip"]) as archive:
+        assert {"setup.sh", "run_autograder", "helpers/grader.py", "notebooks/01_classify.ipynb"} <= set(
+            archive.namelist()
+        )
+        assert "helpers.gradescope warm --notebook 01_classify.ipynb" in archive.read("setup.sh").decode()
+        archive.extractall(root / "source")  # what Gradescope does with the zip
+    (root / "source" / "run_autograder").chmod(0o755)
+    (root / "submission").mkdir()
+    submission(root / "submission", "01_classify", SOLVE)
+    env = {**os.environ, "AUTOGRADER": str(root), "WORKBOOK_PYTHON": sys.executable, "WORKBOOK_DATA": str(pack)}
+    done = subprocess.run(
+        [str(root / "source" / "run_autograder")], env=env, capture_output=True, text=True, timeout=400
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads((root / "results" / "results.json").read_text())
+    assert results["score"] == 3 and [
+        (t["name"], t["score"], t["max_score"], t["visibility"]) for t in results["tests"]
+    ] == [
+        ("softmax", 1, 1, "visible"),
+        ("top5_order", 1, 1, "visible"),
+        ("softmax_sums_to_one", 1, 1, "after_published"),
+    ]
+    blank = ", ".join(WRITTEN_01)  # nothing written: every written answer flagged
+    assert results["output"].startswith("autograded 3 / 3\n") and f"(blank: {blank})" in results["output"]

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from helpers import grader, homework, records
@@ -48,6 +49,23 @@ def test_check_records_and_raises_only_in_strict_mode(monkeypatch):
     monkeypatch.setenv(homework.STRICT_ENV, "1")
     with pytest.raises(AssertionError, match="check 'x' failed"):
         homework.check("x", False, 3)
+
+
+def test_a_failed_check_says_what_it_expected_and_got(monkeypatch, capsys):
+    monkeypatch.setattr("IPython.display.display", lambda bundle, **kwargs: None)
+    monkeypatch.setenv(homework.STRICT_ENV, "0")
+    homework.check("top_k_ties", False, 2, "ties count against the model", expected=[1 / 3, 2 / 3], got=[0.5, 2 / 3])
+    homework.check("softmax", False, 1, expected=np.full(1000, 0.001), got=np.zeros(1000))
+    homework.check("fine", True, 1, expected=1, got=1)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == (
+        "FAIL top_k_ties (2 points): ties count against the model, expected [0.333333 0.666667], got [0.5 0.666667]"
+    )
+    assert (
+        lines[1]
+        == "FAIL softmax (1 point): expected [0.001 0.001 0.001 ... 0.001 0.001 0.001], got [0. 0. 0. ... 0. 0. 0.]"
+    )
+    assert lines[2] == "PASS fine (1 point)"
 
 
 def solution_lines(nb) -> list[str]:
@@ -146,8 +164,17 @@ def test_grade_cli_json_reports_and_bad_files(submissions, pack, tmp_path):
         timeout=600,
     )
     assert result.returncode == 0, result.stderr
-    missing, pasted = json.loads(result.stdout)
-    assert set(pasted) == {"submission", "notebook", "score", "max_score", "checks", "warnings"}
+    missing, pasted = (json.loads(line) for line in result.stdout.splitlines())  # JSON lines, one per submission
+    assert set(pasted) == {
+        "submission",
+        "student",
+        "notebook",
+        "score",
+        "max_score",
+        "checks",
+        "written",
+        "warnings",
+    } | {"written_score", "written_max", "written_marked", "total", "max_total"}
     assert pasted["score"] == 5 and missing["score"] == 0
     assert any("missing from the submission" in w for w in missing["warnings"])
     assert (tmp_path / "out" / "grades.csv").read_text().count("\n") == 3 and (
@@ -172,3 +199,28 @@ def test_read_submission_refuses_paths_outside_the_workbook(tmp_path):
     (tmp_path / "sneaky.ipynb").write_text(json.dumps(nb))
     with pytest.raises(WorkbookError, match="not a notebook of this workbook"):
         grader.read_submission(tmp_path / "sneaky.ipynb")
+
+
+def test_the_notebooks_carry_nbgrader_v3_metadata_as_the_script_writes_it():
+    # After any notebook edit (or a merge): python -m helpers.homework nbgrader-metadata, then commit.
+    from helpers import judge
+
+    for source in notebook_list():
+        nb = json.loads(source.read_text())
+        assert homework.nbgrader_metadata(nb) == nb, f"{source.name}: run python -m helpers.homework nbgrader-metadata"
+        assert homework.nbgrader_problems(nb) == [], source.name
+        entries = [c["metadata"]["nbgrader"] for c in nb["cells"] if "nbgrader" in c["metadata"]]
+        tests = sum(e["points"] for e in entries if e["grade"] and not e["solution"])
+        assert tests == sum(judge.checks_of(source.name).values()), source.name  # nbgrader's points are the checks'
+        written = [w["max_points"] for w in homework.written_answers(nb, homework.student_edition(nb, source.name, ""))]
+        assert written == [e["points"] for e in entries if e["grade"] and e["solution"]], source.name
+
+
+def test_nbgrader_rules_are_checked():
+    nb = homework.nbgrader_metadata(json.loads(SOURCE.read_text()))
+    graded = [c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade")]
+    graded[0]["metadata"]["nbgrader"]["points"] = 0
+    graded[1]["metadata"]["nbgrader"]["grade_id"] = graded[0]["metadata"]["nbgrader"]["grade_id"]
+    problems = homework.nbgrader_problems(nb)
+    first = graded[0]["metadata"]["nbgrader"]["grade_id"]
+    assert problems == [f"{first}: a graded cell without points", f"grade_id {first!r} is missing or not unique"]
