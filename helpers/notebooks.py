@@ -37,6 +37,34 @@ def parameters_of(notebook: str | Path) -> dict:
     raise WorkbookError(f"{notebook} has no cell tagged 'parameters'")
 
 
+def _kernel_manager_class():
+    """A kernel manager whose kernels talk over Unix sockets in Jupyter's runtime folder (``ipc``)
+    rather than TCP ports on 127.0.0.1, where ipykernel warns at every start that the traffic is
+    unencrypted; TCP where that folder's path is too long for a socket name (104 bytes)."""
+    import uuid
+
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.paths import jupyter_runtime_dir
+    from traitlets import default
+
+    prefix = Path(jupyter_runtime_dir()) / f"kernel-{uuid.uuid4()}"  # never the working folder (notebooks/)
+    local = len(f"{prefix}-ipc-5".encode()) < 104
+
+    class LocalKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _default_transport(self) -> str:
+            return "ipc" if local else "tcp"
+
+        @default("ip")
+        def _default_ip(self) -> str:
+            if not local:
+                return "127.0.0.1"
+            prefix.parent.mkdir(parents=True, exist_ok=True)
+            return str(prefix)
+
+    return LocalKernelManager
+
+
 def execute(
     notebook: str | Path,
     output: str | Path,
@@ -75,6 +103,7 @@ def execute(
             progress_bar=False,
             execution_timeout=timeout,
             allow_errors=allow_errors,
+            kernel_manager_class=_kernel_manager_class(),
         )
     except papermill.PapermillExecutionError:
         if not allow_errors:
