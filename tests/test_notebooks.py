@@ -413,8 +413,6 @@ QUOTED = {
     ("02_layer_dump", "c16a"): "the paper's Table 6 accuracy",
     ("05_mnist", "c00"): "the original homework's own results",
     ("06_flowers_transfer", "c22"): "10x lower learning rate: a setting, not a measurement",
-    ("06b_flowers_deep_dive", "c29"): "'within 2 points': the criterion the printed line applies",
-    ("06b_flowers_deep_dive", "c41a"): "'within 2 points': the criterion the printed line applies",
 }
 
 
