@@ -183,9 +183,9 @@ def grading_section(jobs: int = 1) -> dict[str, float]:
                 print(f"  {path.name:<28} {seconds[path.name]:6.1f} s  {result['score']} / {result['max_score']}")
         else:
             results = grader.grade_all([str(p) for p in paths], jobs=jobs, timeout=900)
-            print("  " + ", ".join(f"{r['notebook'][:2]} {r['score']}/{r['max_score']}" for r in results))
+            print("  " + ", ".join(f"{r['notebook'].split('_')[0]} {r['score']}/{r['max_score']}" for r in results))
         seconds["total"] = time.perf_counter() - start
-    print(f"  all ten: {seconds['total']:.0f} s  (aim: <= 120 s; the sandbox adds <= 1 s per submission)")
+    print(f"  all {len(paths)}: {seconds['total']:.0f} s  (aim: <= 120 s; the sandbox adds <= 1 s per submission)")
     return seconds
 
 
