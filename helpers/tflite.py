@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -59,6 +60,7 @@ def convert(
     float_ops: Sequence[str] = (),
     float_nodes: Sequence[str] = (),
     io_type: str = "int8",
+    cache: bool = False,
 ) -> bytes:
     """Convert a Keras model to TFLite bytes.
 
@@ -76,7 +78,55 @@ def convert(
     ``tf.lite.experimental.QuantizationDebugger`` (its ``denylisted_ops``). ``float_nodes`` does
     the same for single ops, named by their output tensor (its ``denylisted_nodes``; see
     :func:`layer_nodes`).
+
+    ``cache=True``: the file is kept in the cache (``<cache>/tflite-conversions/``) under
+    :func:`conversion_key`, and a later conversion of the same model config, weights, mode, options
+    and representative inputs (notebook 07b converting 07's ImageNet model again) reads it back.
     """
+    options = {"per_channel": per_channel, "float_ops": float_ops, "float_nodes": float_nodes, "io_type": io_type}
+    if not cache:
+        return _convert(model, mode, representative, **options)
+    from . import data
+
+    path = data.cache_dir() / "tflite-conversions" / f"{conversion_key(model, mode, representative, **options)}.tflite"
+    if path.is_file():
+        return path.read_bytes()
+    converted = _convert(model, mode, representative, **options)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    partial.write_bytes(converted)
+    os.replace(partial, path)  # atomic: a reader sees the whole file or none
+    return converted
+
+
+def conversion_key(model, mode: str, representative=None, **options) -> str:
+    """sha256 of what a conversion depends on: the model's config and every weight, the mode and
+    options, each representative input, and TensorFlow's version (its converter)."""
+    import hashlib
+
+    import tensorflow as tf
+
+    digest = hashlib.sha256()
+
+    def add(array) -> None:
+        array = np.ascontiguousarray(np.asarray(array))
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(array.tobytes())
+
+    settings = {"mode": mode, "tensorflow": tf.__version__} | {
+        k: list(v) if isinstance(v, tuple) else v for k, v in options.items()
+    }
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    digest.update(json.dumps(model.get_config(), sort_keys=True, default=str).encode())
+    for weight in model.weights:
+        add(weight.numpy())
+    for batch in representative() if representative is not None else ():
+        for array in batch:
+            add(array)
+    return digest.hexdigest()
+
+
+def _convert(model, mode, representative, *, per_channel, float_ops, float_nodes, io_type) -> bytes:
     import tensorflow as tf
 
     if mode not in MODES:

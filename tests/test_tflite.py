@@ -255,3 +255,25 @@ def test_int8_input_and_output_keep_the_whole_graph_in_one_xnnpack_partition(tin
     assert not tflite.whole_graph_delegated(uint8)
     with pytest.raises(WorkbookError, match="io_type"):
         tflite.convert(logits, "int8", representative, io_type="float32")
+
+
+def test_a_cached_conversion_is_read_back_only_for_the_same_weights_and_inputs(tiny, tmp_path, monkeypatch):
+    from helpers import data
+
+    model, _, calibration = tiny
+    monkeypatch.setenv(data.CACHE_ENV, str(tmp_path))
+    photos = lambda: ([c[None]] for c in calibration[:8])  # noqa: E731
+    first = tflite.convert(model, "int8", photos, cache=True)
+    (kept,) = (tmp_path / "tflite-conversions").glob("*.tflite")
+    assert kept.read_bytes() == first
+    kept.write_bytes(first + b"marker")  # a second call must read this file, not convert again
+    assert tflite.convert(model, "int8", photos, cache=True) == first + b"marker"
+    assert tflite.convert(model, "int8", photos) == first  # without cache=True: converted, the cache not read
+    key = tflite.conversion_key(model, "int8", photos)
+    assert tflite.conversion_key(model, "int8", lambda: ([c[None]] for c in calibration[:7])) != key  # other photos
+    assert tflite.conversion_key(model, "int8", photos, io_type="uint8") != key  # other options
+    original = model.get_weights()
+    model.set_weights([w + 1 for w in original])
+    changed = tflite.conversion_key(model, "int8", photos)
+    model.set_weights(original)
+    assert changed != key and tflite.conversion_key(model, "int8", photos) == key  # other weights, then the same
