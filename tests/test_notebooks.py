@@ -148,11 +148,12 @@ def test_06b_flowers_deep_dive(executed):
     r = executed("06b_flowers_deep_dive")
     # Fast mode: 24 train + 8 val photos per class, 8 head epochs, 1 epoch for the augmented run.
     assert r["hub_max_feature_diff"] < 1e-5  # the same graph exported and reloaded: float32 rounding at most
-    # Measured in fast mode (then in 06): best head 65 %, retrain.py's head (1001 logits, SGD 0.01) 85 %;
-    # single heads after 8 epochs 45-65 %. A chance-level head (20 %) reaches 15 of 40 with p < 0.01.
+    # Measured in fast mode: retrain.py's head (1001 logits, SGD 0.01) 85 %; heads after 8 epochs of Adam 1e-3
+    # 45 % (batch 32) and 52.5 % (batch 16). A chance-level head (20 %) reaches 15 of 40 with p < 0.01.
     assert r["frozen_head_b32_val_accuracy"] >= 0.375 and r["frozen_head_b16_val_accuracy"] >= 0.375
     assert r["retrain_lr_0.01_val_accuracy"] >= 0.5
-    assert r["few_shot_val_accuracy"] > 0.25  # 12 photos per class, measured 52 %
+    # 12 photos per class, 80 epochs: measured 37.5 % (the full-batch curve below reaches 80 % with all photos).
+    assert r["few_shot_val_accuracy"] > 0.25
     assert list(r["photos_per_class_curve"]) == ["1", "6", "all"]  # fast mode's points
     assert r["photos_per_class_curve"]["all"] > 0.5  # 40 val photos; see frozen_head_b32 above
     saveable = ["mobilenet_v1_0.25", "mobilenet_v1_0.5", "mobilenet_v1_0.75"]
