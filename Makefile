@@ -82,8 +82,8 @@ lab: setup ## open the workbook in JupyterLab with the project's kernel (LAB_ARG
 tensorboard: setup ## open the training logs of notebook 06 (build/logs)
 	$(BIN)/tensorboard --logdir build/logs
 
-lint: setup ## ruff
-	$(BIN)/ruff check helpers tests
+lint: setup ## ruff on helpers, tests and the notebooks
+	$(BIN)/ruff check helpers tests notebooks
 
 clean: ## remove build outputs (keeps .venv and the download cache)
 	rm -rf build .pytest_cache .ruff_cache

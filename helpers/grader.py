@@ -163,9 +163,11 @@ def _mirror(source: Path, target: Path) -> None:
 
 
 def _caches() -> list[Path]:
-    from . import bottlenecks, data
+    """The data cache, then the build caches the sandbox reads: bottlenecks and LiteRT conversions
+    (each under ``build/cache``, mirrored to the same place of the sandbox's own build folder)."""
+    from . import bottlenecks, data, tflite
 
-    return [data.cache_dir(), bottlenecks.cache_root()]
+    return [data.cache_dir(), bottlenecks.cache_root(), tflite.conversion_cache()]
 
 
 @contextmanager
@@ -251,13 +253,16 @@ def grade(
     timeout: int = DEFAULT_TIMEOUT_S,
     use_sandbox: bool = True,
     batch: tuple[Path, Path | None] | None = None,
+    warm: bool = False,
 ) -> dict:
-    """Grade one submission (see the module docstring); returns the JSON-ready result."""
+    """Grade one submission (see the module docstring); returns the JSON-ready result. ``warm``
+    (only for the instructor's own solutions, :func:`warm_caches`) keeps the bottlenecks and LiteRT
+    conversions the run computed in the host's caches, which later sandboxes read."""
     if not isinstance(submission, Submission):
         submission = read_submission(submission)
     if batch is None:
         with _batch(None, use_sandbox) as made:
-            return grade(submission, timeout=timeout, use_sandbox=use_sandbox, batch=made)
+            return grade(submission, timeout=timeout, use_sandbox=use_sandbox, batch=made, warm=warm)
     folder, view = batch
     notebook = submission.source.name
     instructor = json.loads(submission.source.read_text(encoding="utf-8"))
@@ -279,11 +284,12 @@ def grade(
         grading, executed, log = work / notebook, work / f"executed_{notebook}", work / "log.txt"
         grading.write_text(json.dumps(nb), encoding="utf-8")
         build, cache = work / "build", work / "cache"
-        host_cache, host_bottlenecks = _caches()
+        host_cache, *host_builds = _caches()
         if host_cache.is_dir():
             _mirror(host_cache, cache)
-        if host_bottlenecks.is_dir():
-            _mirror(host_bottlenecks, build / "cache" / "bottlenecks")
+        for host_build in host_builds:
+            if host_build.is_dir():
+                _mirror(host_build, build / "cache" / host_build.name)
         env = {
             homework.STRICT_ENV: "0",
             answers.TASK_ENV: str(task_dir),
@@ -304,12 +310,12 @@ def grade(
         if use_sandbox:
             venv = Path(sys.prefix)  # the venv (REPO/.venv for make setup), read-only over the view
             binds = [(view, REPO), (REPO / "images", REPO / "images"), (venv, venv)]
-            binds += [(p, p) for p in (pack, host_cache, host_bottlenecks) if p and p.is_dir()]
+            binds += [(p, p) for p in (pack, host_cache, *host_builds) if p and p.is_dir()]
             binds += [(task_dir, task_dir)]
             line = sandbox.command_line(
                 command, writable=work, read_only=binds, env=env, cwd=REPO, cpu_seconds=2 * timeout + 60
             )
-            outcome = sandbox.run(line, timeout=timeout, log=log)
+            outcome = sandbox.run(line, timeout=timeout, log=log, watch=scratch)
             if not outcome.limits:
                 warnings.append(NO_GROUP_WARNING)
         else:
@@ -317,7 +323,10 @@ def grade(
             home.mkdir()
             plain = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG")} | {"HOME": str(home)}
             outcome = _run_unsandboxed(command, plain | env, timeout, log)
-        if outcome.timed_out:
+        if outcome.stopped:
+            why = outcome.stopped
+            warnings.append(why)
+        elif outcome.timed_out:
             why = f"stopped after the time limit of {timeout} s"
             warnings.append(why)
         elif outcome.returncode != 0:
@@ -332,6 +341,8 @@ def grade(
             values, error = _read_answers(work, probe.name)
             with _JUDGING, native_log.filtered():  # 06/08's references import TensorFlow: no start-up lines
                 checks += judge.verdicts(probe, inputs[probe.name], values, error or why)
+        if warm:
+            _harvest(build / "cache", host_builds)
     finally:
         sandbox.remove_tree(scratch)
     for check in checks:  # reasons may quote what the submission printed: no control characters
@@ -360,11 +371,17 @@ def error_row(path: str, error: str) -> dict:
 
 
 def grade_all(
-    submissions: list[str], *, jobs: int = 1, timeout: int = DEFAULT_TIMEOUT_S, use_sandbox: bool = True
+    submissions: list[str],
+    *,
+    jobs: int = 1,
+    timeout: int = DEFAULT_TIMEOUT_S,
+    use_sandbox: bool = True,
+    warm: bool = True,
 ) -> list[dict]:
     """Grade several submissions, ``jobs`` at a time. Every file is read and validated first; a
     malformed one is an error row (``python -m helpers grade`` prints it as one line on stderr),
-    the rest are graded."""
+    the rest are graded. With ``warm`` each notebook of the batch first gets :func:`warm_caches`
+    (once per version of it and of the helpers)."""
     if use_sandbox and (reason := sandbox.unavailable()):
         raise WorkbookError(reason)
     read: list[Submission | dict] = []
@@ -375,6 +392,9 @@ def grade_all(
             read.append(error_row(str(path), str(error)))
 
     with _batch(None, use_sandbox) as made:
+        if warm:
+            for source in sorted({item.source for item in read if isinstance(item, Submission)}):
+                warm_caches(source, timeout=timeout, use_sandbox=use_sandbox, batch=made)
 
         def one(item):
             if isinstance(item, dict):
@@ -436,3 +456,87 @@ def write_reports(results: list[dict], out: str | Path) -> Path:
         )
         (out / page_name).write_text(page, encoding="utf-8")
     return out
+
+
+def solved_submission(source: Path) -> dict:
+    """The student edition of ``source`` with the instructor's solutions in its exercise cells:
+    what a student who solved everything hands in."""
+    instructor = json.loads(source.read_text(encoding="utf-8"))
+    edition = homework.student_edition(instructor, source.name, homework.fingerprint(source))
+    solved = homework.exercise_cells(instructor)
+    for cell in edition["cells"]:
+        if cell.get("id") in solved:
+            cell["source"] = solved[cell["id"]]["source"]
+    return edition
+
+
+def warm_record() -> Path:
+    """``build/cache/grading-warm.json``: which notebook versions have warmed the grading caches."""
+    from .paths import build_dir
+
+    return build_dir() / "cache" / "grading-warm.json"
+
+
+def _warm_key(source: Path) -> str:
+    """The notebook's fingerprint with the helpers' code and TensorFlow's version: a change to any
+    of them can change what a grading run computes, so it warms again."""
+    import hashlib
+    from importlib import metadata
+
+    digest = hashlib.sha256(f"{homework.fingerprint(source)} tf{metadata.version('tensorflow')}".encode())
+    for module in sorted((REPO / "helpers").glob("*.py")):
+        digest.update(module.read_bytes())
+    return digest.hexdigest()
+
+
+def warm_caches(source: Path, *, timeout: int = DEFAULT_TIMEOUT_S, use_sandbox: bool = True, batch=None) -> dict | None:
+    """Grade the instructor's own solutions of ``source`` once, keeping the bottlenecks and LiteRT
+    conversions its run computed (:func:`grade` with ``warm``), so that every later grading of the
+    notebook reads them instead of computing them: a student's run computes the same models from
+    the same seeds, so it finds them by their inputs' hashes; anything a submission changes is
+    computed anew. Only this trusted run adds to the host's caches; a submission's run writes to its
+    own copy. Does nothing (returns None) when this version is already warm; prints one line to
+    stderr, and a warning when the instructor's solutions do not earn full marks."""
+    import time
+
+    record = warm_record()
+    try:
+        warmed = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        warmed = {}
+    key = _warm_key(source)
+    if isinstance(warmed, dict) and isinstance(warmed.get(source.name), dict) and warmed[source.name].get("key") == key:
+        return None
+    start = time.monotonic()
+    solved = Submission(f"instructor solutions of {source.name}", solved_submission(source), source)
+    result = grade(solved, timeout=timeout, use_sandbox=use_sandbox, batch=batch, warm=True)
+    seconds = time.monotonic() - start
+    print(
+        f"warmed the grading caches with the instructor's solutions of {source.name} (once per version): "
+        f"{seconds:.0f} s, {result['score']} / {result['max_score']}",
+        file=sys.stderr,
+    )
+    if result["score"] != result["max_score"]:
+        print(f"warning: the instructor's own solutions of {source.name} do not earn full marks", file=sys.stderr)
+    warmed = warmed if isinstance(warmed, dict) else {}
+    warmed[source.name] = {"key": key, "seconds": round(seconds, 1), "score": [result["score"], result["max_score"]]}
+    from .data import write_atomic
+
+    write_atomic(record, json.dumps(warmed, indent=1, sort_keys=True))
+    return result
+
+
+def _harvest(made: Path, host_builds: list[Path]) -> None:
+    """Copy the plain files a warm-up run added under its ``build/cache/<name>`` (not the mirror's
+    links to the host's files) into the host cache of the same name."""
+    from .data import write_atomic
+
+    for host in host_builds:
+        for root, _, files in os.walk(made / host.name):
+            for name in files:
+                path = Path(root) / name
+                if path.is_symlink() or not path.is_file() or name.startswith(".") or name.endswith(".part"):
+                    continue
+                target = host / path.relative_to(made / host.name)
+                if not target.exists():
+                    write_atomic(target, path.read_bytes())

@@ -135,6 +135,62 @@ def _five_per_layer(i, o):
     return np.asarray(o["row_names"]).size == 5 * int(i["first"])
 
 
+# 02 multiply-adds by hand ------------------------------------------------------------------------
+_COST_COLLECT = """
+_shapes = [[int(v) for v in row] for row in cost_shapes]
+standard = [standard_mult_adds(*row) for row in _shapes]
+separable = [separable_mult_adds(*row) for row in _shapes]
+"""
+
+
+def _cost_shapes(rng):
+    """(dk, m, n, h, w, stride) rows: odd and unequal sides, strides 1 and 2, kernels 1 to 7."""
+    n = 12
+    return {
+        "cost_shapes": np.stack(
+            [
+                rng.choice([1, 3, 5, 7], n),
+                rng.integers(1, 40, n),
+                rng.integers(1, 40, n),
+                rng.integers(3, 30, n) * 2 + 1,  # odd heights: ceil vs floor differ at stride 2
+                rng.integers(3, 30, n) * 2,
+                np.resize([1, 2], n),
+            ],
+            axis=1,
+        ).astype(np.int64)
+    }
+
+
+def _out_sides(s):
+    return -(-s[:, 3] // s[:, 5]), -(-s[:, 4] // s[:, 5])  # SAME padding: ceil(side / stride)
+
+
+def standard_reference(shapes) -> np.ndarray:
+    """Multiply-adds of a standard dk x dk convolution, counted as helpers.costs.layer_costs does."""
+    s = np.asarray(shapes, np.int64)
+    out_h, out_w = _out_sides(s)
+    return s[:, 0] ** 2 * s[:, 1] * s[:, 2] * out_h * out_w
+
+
+def separable_reference(shapes) -> np.ndarray:
+    """Depthwise dk x dk (with the stride) + pointwise 1x1, counted as layer_costs does."""
+    s = np.asarray(shapes, np.int64)
+    out_h, out_w = _out_sides(s)
+    return (s[:, 0] ** 2 * s[:, 1] + s[:, 1] * s[:, 2]) * out_h * out_w
+
+
+def _counts_ok(reference: Callable[[np.ndarray], np.ndarray], out: str) -> Verdict:
+    def verdict(i, o):
+        got = np.asarray(o[out])
+        return (
+            got.dtype.kind in "iuf"
+            and got.shape == (len(i["cost_shapes"]),)
+            and bool(np.all(np.abs(got - reference(i["cost_shapes"])) < 0.5))
+        )
+
+    return verdict
+
+
 # 03 BatchNorm fold --------------------------------------------------------------------------------
 def _batchnorm(rng):
     channels = 8
@@ -198,29 +254,58 @@ def _rows_sum_to_one(i, o):
     )
 
 
-# 05 the CNN challenger ----------------------------------------------------------------------------
+# 05 the CNN challenger (the student's design, judged by behaviour) -------------------------------
 _CNN_COLLECT = """
 candidate = cnn_challenger()
-n_conv = sum(isinstance(layer, keras.layers.Conv2D) for layer in candidate.layers)
-n_params = candidate.count_params()
+_convolutions = (keras.layers.Conv2D, keras.layers.SeparableConv2D, keras.layers.DepthwiseConv2D)
+n_conv = sum(isinstance(layer, _convolutions) for layer in candidate.layers)
+output_shape = [-1 if d is None else int(d) for d in candidate.output_shape]
 model_name = str(candidate.name)
 """
-_CNN_PREDICT = """
-cnn_predicted = np.asarray(trained["cnn_challenger"].predict(x_test[digits], verbose=0)).argmax(axis=1)
+_CNN_BEHAVIOUR = """
+_chosen = np.asarray(val_digits)[np.asarray(val_digits) < len(x_val)]
+val_size = len(x_val)
+val_logits = np.asarray(trained["cnn_challenger"](x_val[_chosen], training=False))
 """
+MNIST_VAL = {500: 6_000, 5_000: 60_000}  # validation digits -> training digits loaded (fast, full run)
+CNN_VAL_ACCURACY = {500: 0.80, 5_000: 0.985}  # fast: 1 epoch on 5,500 digits; full: 6 epochs on 55,000
 
 
-def _digits(rng):
-    return {"digits": np.sort(rng.choice(10_000, 2_000, replace=False))}
+def _val_digits(rng):
+    """Positions in the validation split: 400 of the fast run's 500, and 1,600 more of the full run's 5,000."""
+    return {
+        "val_digits": np.sort(
+            np.concatenate(
+                [rng.choice(500, 400, replace=False), rng.choice(np.arange(500, 5_000), 1_600, replace=False)]
+            )
+        )
+    }
 
 
-def _cnn_accuracy(i, o):
-    """Above 0.80 on 2,000 test digits the grader drew (fast mode: 1 epoch on 5,500 digits)."""
+def _cnn_shape(i, o):
+    return int(o["n_conv"]) >= 1 and str(o["model_name"]) == "cnn_challenger" and o["output_shape"].tolist() == [-1, 10]
+
+
+def _val_chosen(i, o) -> np.ndarray:
+    return i["val_digits"][i["val_digits"] < int(o["val_size"])]
+
+
+def _outputs_logits(i, o):
+    """Unbounded logits: some negative and some beyond +-1 (a softmax, sigmoid, ReLU or tanh last layer fails)."""
+    out = np.asarray(o["val_logits"], float)
+    return out.shape == (len(_val_chosen(i, o)), 10) and out.min() < 0 and np.abs(out).max() > 1
+
+
+def _cnn_val_accuracy(i, o):
     from .datasets import load_mnist
 
-    _, (_, y_test) = load_mnist()
-    predicted = np.asarray(o["cnn_predicted"])
-    return predicted.shape == i["digits"].shape and float(np.mean(predicted == y_test[i["digits"]])) > 0.80
+    size = int(o["val_size"])
+    if size not in MNIST_VAL:
+        return False
+    (_, y_train), _ = load_mnist()
+    truth = y_train[: MNIST_VAL[size]][-size:][_val_chosen(i, o)]
+    predicted = np.asarray(o["val_logits"]).argmax(axis=1)
+    return predicted.shape == truth.shape and float(np.mean(predicted == truth)) > CNN_VAL_ACCURACY[size]
 
 
 # 06 the new head ----------------------------------------------------------------------------------
@@ -551,6 +636,33 @@ def _topk_ok(scores: str, labels: str, ks: tuple[int, ...], out: str) -> Verdict
     return verdict
 
 
+# 10 the cost model alpha^2 rho^2 ------------------------------------------------------------------
+_SCALING_COLLECT = """
+_b = [float(v) for v in cost_base]
+alpha_only = [scaled_mult_adds(b, float(a), 224) for b, a in zip(_b, cost_alpha)]
+resolution_only = [scaled_mult_adds(b, 1.0, int(r)) for b, r in zip(_b, cost_resolution)]
+both = [scaled_mult_adds(b, float(a), int(r)) for b, a, r in zip(_b, cost_alpha, cost_resolution)]
+"""
+
+
+def _scaling_inputs(rng):
+    n = 8
+    return {
+        "cost_base": rng.uniform(100, 1000, n),
+        "cost_alpha": rng.choice([0.25, 0.35, 0.5, 0.75, 1.3, 1.4], n),
+        "cost_resolution": rng.choice([96, 128, 160, 192, 256, 288], n),
+    }
+
+
+def _scaling_ok(out: str) -> Verdict:
+    def verdict(i, o):
+        alpha = i["cost_alpha"] if out != "resolution_only" else 1.0
+        rho = i["cost_resolution"] / 224 if out != "alpha_only" else 1.0
+        return _close(o[out], i["cost_base"] * alpha**2 * rho**2, rtol=1e-6, atol=0)
+
+    return verdict
+
+
 PROBES: dict[str, list[Probe]] = {
     "01_classify.ipynb": [
         Probe(
@@ -572,7 +684,24 @@ PROBES: dict[str, list[Probe]] = {
             {"graph_walk": (2, _graph_walk_ok), "five_per_layer": (1, _five_per_layer)},
             setup=_GRAPH_SETUP,
             collect=_GRAPH_COLLECT,
-        )
+        ),
+        Probe(
+            "mult_adds",
+            "c09e",
+            "c09e",
+            _cost_shapes,
+            ("standard", "separable"),
+            {
+                "standard_mult_adds": (1, _counts_ok(standard_reference, "standard")),
+                "separable_mult_adds": (2, _counts_ok(separable_reference, "separable")),
+            },
+            rerun=False,
+            collect=_COST_COLLECT,
+            notes={
+                "standard_mult_adds": "judged on 12 drawn shapes (odd and unequal sides, strides 1 and 2)",
+                "separable_mult_adds": "judged on 12 drawn shapes (odd and unequal sides, strides 1 and 2)",
+            },
+        ),
     ],
     "03_bn_folding.ipynb": [
         Probe(
@@ -610,26 +739,24 @@ PROBES: dict[str, list[Probe]] = {
             "c06e",
             "c06e",
             lambda rng: {},
-            ("n_conv", "n_params", "model_name"),
-            {
-                "cnn_is_convolutional": (1, lambda i, o: int(o["n_conv"]) >= 1),
-                "cnn_architecture": (
-                    1,
-                    lambda i, o: int(o["n_params"]) == 225_034 and str(o["model_name"]) == "cnn_challenger",
-                ),
-            },
+            ("n_conv", "output_shape", "model_name"),
+            {"cnn_is_convolutional": (1, _cnn_shape)},
             rerun=False,
             collect=_CNN_COLLECT,
         ),
         Probe(
-            "accuracy",
+            "behaviour",
             "c06e",
-            "c11",
-            _digits,
-            ("cnn_predicted",),
-            {"cnn_test_accuracy": (1, _cnn_accuracy)},
+            "c08",
+            _val_digits,
+            ("val_size", "val_logits"),
+            {"cnn_outputs_logits": (1, _outputs_logits), "cnn_val_accuracy": (1, _cnn_val_accuracy)},
             rerun=False,
-            collect=_CNN_PREDICT,
+            collect=_CNN_BEHAVIOUR,
+            notes={
+                "cnn_outputs_logits": "judged on the validation digits the grader drew, not the first 256",
+                "cnn_val_accuracy": "judged on the validation digits the grader drew, not the whole split",
+            },
         ),
     ],
     "06_flowers_transfer.ipynb": [
@@ -754,7 +881,25 @@ PROBES: dict[str, list[Probe]] = {
             },
             rerun=False,
             collect=_TOPK_COLLECT,
-        )
+        ),
+        Probe(
+            "cost_model",
+            "c09e",
+            "c09e",
+            _scaling_inputs,
+            ("alpha_only", "resolution_only", "both"),
+            {
+                "cost_model_alpha": (1, _scaling_ok("alpha_only")),
+                "cost_model_resolution": (1, _scaling_ok("resolution_only")),
+                "cost_model": (1, _scaling_ok("both")),
+            },
+            rerun=False,
+            collect=_SCALING_COLLECT,
+            notes={
+                name: "judged on 8 drawn bases, widths and resolutions"
+                for name in ("cost_model_alpha", "cost_model_resolution", "cost_model")
+            },
+        ),
     ],
 }
 

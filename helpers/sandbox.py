@@ -30,6 +30,8 @@ OPEN_FILES = 1024
 EXTRA_TASKS = 1024  # threads/processes the sandbox may add to its host user's count
 GROUP_TASKS = 2048  # threads and processes of one whole sandbox (cgroup pids.max)
 GROUP_MEMORY = 8 << 30  # memory of one whole sandbox, tmpfs pages included (cgroup memory limit)
+DISK_LIMIT = 2 << 30  # bytes on disk in the writable folder, all files together (checked every second)
+DISK_ENTRIES = 100_000  # files and folders in it: more counts as over the disk limit
 CGROUPS = Path("/sys/fs/cgroup")
 SYSTEM_READ = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc/ld.so.cache", "/etc/fonts", "/etc/localtime")
 HOME = "/home/student"
@@ -45,6 +47,7 @@ class Outcome:
     seconds: float
     tail: str
     limits: list[str] = field(default_factory=list)  # the cgroup limits that held (empty: none)
+    stopped: str = ""  # why it was killed before the deadline (the disk limit), or empty
 
     @property
     def timed_out(self) -> bool:
@@ -208,12 +211,14 @@ class Group:
                     time.sleep(0.1)
 
 
-def run(command: list[str], *, timeout: float, log: Path) -> Outcome:
+def run(command: list[str], *, timeout: float, log: Path, watch: Path | None = None) -> Outcome:
     """Run a :func:`command_line` (or any command), its output into ``log``; kill it at ``timeout``
     seconds. Returns the :class:`Outcome` with the last 2,000 characters of the log, read through
     the handle opened here (the command may replace ``log`` by a link or a pipe: never followed).
     Where a cgroup can be made (:class:`Group`), the whole run is capped at :data:`GROUP_TASKS`
-    threads and processes and :data:`GROUP_MEMORY` bytes of memory."""
+    threads and processes and :data:`GROUP_MEMORY` bytes of memory. Every second the folder
+    ``watch`` (the writable one) is measured (:func:`disk_usage`): past :data:`DISK_LIMIT` the run
+    is killed at once, with ``stopped`` saying why."""
     start = time.monotonic()
     group = Group(f"workbook-grading-{os.getpid()}-{time.monotonic_ns()}")
     try:
@@ -224,15 +229,45 @@ def run(command: list[str], *, timeout: float, log: Path) -> Outcome:
                 )
             except OSError as error:
                 raise WorkbookError(f"cannot start the grading sandbox: {error}") from None
-            try:
-                returncode: int | None = child.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
+            returncode: int | None = None
+            stopped = ""
+            while (left := start + timeout - time.monotonic()) > 0:
+                try:
+                    returncode = child.wait(timeout=min(1.0, left))
+                    break
+                except subprocess.TimeoutExpired:
+                    if watch is not None and disk_usage(watch) > DISK_LIMIT:
+                        stopped = f"stopped: more than {DISK_LIMIT >> 20} MB (or {DISK_ENTRIES:,} files) written"
+                        break
+            if returncode is None:
                 child.kill()  # bwrap: its pid namespace (the kernel and every process in it) dies with it
                 child.wait(timeout=30)
-                returncode = None
-            return Outcome(returncode, time.monotonic() - start, tail(handle), group.limits)
+            return Outcome(returncode, time.monotonic() - start, tail(handle), group.limits, stopped)
     finally:
         group.remove()
+
+
+def disk_usage(folder: Path) -> int:
+    """Bytes allocated on disk under ``folder`` (links counted as links, never followed); more than
+    :data:`DISK_ENTRIES` files and folders count as more than :data:`DISK_LIMIT`."""
+    total, seen, todo = 0, 0, [str(folder)]
+    while todo:
+        try:
+            with os.scandir(todo.pop()) as entries:
+                for entry in entries:
+                    seen += 1
+                    if seen > DISK_ENTRIES:
+                        return DISK_LIMIT + 1
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    total += info.st_blocks * 512
+                    if stat.S_ISDIR(info.st_mode):
+                        todo.append(entry.path)
+        except OSError:
+            continue
+    return total
 
 
 def tail(handle, size: int = 2000) -> str:

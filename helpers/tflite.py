@@ -22,8 +22,8 @@ only reachable through a private method; :func:`operators` is the one place that
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
-import os
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -31,10 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import images, native_log, ranking
+from . import data, images, native_log, ranking
 from .classifier import Classifier
 from .errors import WorkbookError
 from .labels import imagenet_classes, labels_path, read_label_file
+from .paths import build_dir
 
 MODES = ("float32", "float16", "dynamic", "int8")
 DATA_FORMATS = ("channel_last", "channel_first")
@@ -60,7 +61,7 @@ def convert(
     float_ops: Sequence[str] = (),
     float_nodes: Sequence[str] = (),
     io_type: str = "int8",
-    cache: bool = False,
+    cache: bool = True,
 ) -> bytes:
     """Convert a Keras model to TFLite bytes.
 
@@ -79,62 +80,70 @@ def convert(
     the same for single ops, named by their output tensor (its ``denylisted_nodes``; see
     :func:`layer_nodes`).
 
-    ``cache=True``: the file is kept in the cache (``<cache>/tflite-conversions/``) under
-    :func:`conversion_key`, and a later conversion of the same model config, weights, mode, options
-    and representative inputs (notebook 07b converting 07's ImageNet model again) reads it back.
+    With ``cache`` (the default) the bytes are kept in :func:`conversion_cache` under a sha256 of
+    everything the converter reads: the TensorFlow version, the model's configuration (layer
+    names included: they name the file's tensors), every weight, the options and every array of
+    the representative dataset. The same conversion again (a re-run, a grading run) reads the
+    file instead of calibrating anew; a model the key cannot describe (no ``to_json``) is
+    converted every time.
     """
-    options = {"per_channel": per_channel, "float_ops": float_ops, "float_nodes": float_nodes, "io_type": io_type}
-    if not cache:
-        return _convert(model, mode, representative, **options)
-    from . import data
-
-    path = data.cache_dir() / "tflite-conversions" / f"{conversion_key(model, mode, representative, **options)}.tflite"
-    if path.is_file():
-        return path.read_bytes()
-    converted = _convert(model, mode, representative, **options)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    partial.write_bytes(converted)
-    os.replace(partial, path)  # atomic: a reader sees the whole file or none
-    return converted
-
-
-def conversion_key(model, mode: str, representative=None, **options) -> str:
-    """sha256 of what a conversion depends on: the model's config and every weight, the mode and
-    options, each representative input, and TensorFlow's version (its converter)."""
-    import hashlib
-
-    import tensorflow as tf
-
-    digest = hashlib.sha256()
-
-    def add(array) -> None:
-        array = np.ascontiguousarray(np.asarray(array))
-        digest.update(f"{array.dtype}{array.shape}".encode())
-        digest.update(array.tobytes())
-
-    settings = {"mode": mode, "tensorflow": tf.__version__} | {
-        k: list(v) if isinstance(v, tuple) else v for k, v in options.items()
-    }
-    digest.update(json.dumps(settings, sort_keys=True).encode())
-    digest.update(json.dumps(model.get_config(), sort_keys=True, default=str).encode())
-    for weight in model.weights:
-        add(weight.numpy())
-    for batch in representative() if representative is not None else ():
-        for array in batch:
-            add(array)
-    return digest.hexdigest()
-
-
-def _convert(model, mode, representative, *, per_channel, float_ops, float_nodes, io_type) -> bytes:
-    import tensorflow as tf
-
     if mode not in MODES:
         raise WorkbookError(f"unknown conversion mode {mode!r}; choose one of {', '.join(MODES)}")
     if (float_ops or float_nodes) and mode != "int8":
         raise WorkbookError("float_ops and float_nodes apply to int8 conversions only")
     if io_type not in ("int8", "uint8"):
         raise WorkbookError(f"io_type must be int8 or uint8, not {io_type!r}")
+    if mode == "int8" and representative is None:
+        raise WorkbookError("int8 conversion needs a representative dataset of real inputs")
+    if mode != "int8":
+        representative = None  # the converter reads it for int8 only
+    key = None
+    if cache:
+        batches = [list(batch) for batch in representative()] if representative is not None else []
+        representative = (lambda: iter(batches)) if representative is not None else None
+        key = _conversion_key(model, batches, mode, per_channel, float_ops, float_nodes, io_type)
+        cached = conversion_cache() / f"{key}.tflite" if key else None
+        if cached is not None and cached.is_file():
+            content = cached.read_bytes()
+            if content[4:8] == b"TFL3":  # a flatbuffer with TFLite's identifier; anything else is converted anew
+                return content
+    content = _convert(model, mode, representative, per_channel, float_ops, float_nodes, io_type)
+    if key:
+        with contextlib.suppress(OSError):  # a read-only cache (a grading sandbox's) stays as it is
+            data.write_atomic(conversion_cache() / f"{key}.tflite", content)
+    return content
+
+
+def conversion_cache() -> Path:
+    """``build/cache/tflite``: converted files by the sha256 of their inputs (``make clean`` removes it)."""
+    return build_dir() / "cache" / "tflite"
+
+
+def _conversion_key(model, batches, mode, per_channel, float_ops, float_nodes, io_type) -> str | None:
+    import tensorflow as tf
+
+    try:
+        config = model.to_json()
+    except Exception:  # a model Keras cannot describe: no key, no cache
+        return None
+    digest = hashlib.sha256()
+    options = [tf.__version__, mode, per_channel, list(float_ops), list(float_nodes), io_type, config]
+    digest.update(json.dumps(options).encode())
+    for weight in model.weights:
+        value = np.ascontiguousarray(weight.numpy())
+        digest.update(f"{weight.path} {value.dtype} {value.shape}".encode())
+        digest.update(value.tobytes())
+    for batch in batches:
+        for value in batch:
+            value = np.ascontiguousarray(value)
+            digest.update(f"{value.dtype} {value.shape}".encode())
+            digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
+def _convert(model, mode, representative, per_channel, float_ops, float_nodes, io_type) -> bytes:
+    import tensorflow as tf
+
     with tempfile.TemporaryDirectory() as saved:
         model.export(saved, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved)
@@ -143,8 +152,6 @@ def _convert(model, mode, representative, *, per_channel, float_ops, float_nodes
         if mode == "float16":
             converter.target_spec.supported_types = [tf.float16]
         if mode == "int8":
-            if representative is None:
-                raise WorkbookError("int8 conversion needs a representative dataset of real inputs")
             converter.representative_dataset = representative
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             converter.inference_input_type = converter.inference_output_type = getattr(tf, io_type)

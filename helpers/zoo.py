@@ -134,5 +134,6 @@ def _cached_litert(name: str) -> TFLiteClassifier:
             return TFLiteClassifier(path, name=name)
         except WorkbookError:
             path.unlink()  # a corrupt or truncated cache file: rebuild it below
-    data.write_atomic(path, convert(_keras_network(name), "float32"))  # imports TensorFlow: first use only
+    # cached here, by the source file's hash (not in tflite's conversion cache); imports TensorFlow: first use only
+    data.write_atomic(path, convert(_keras_network(name), "float32", cache=False))
     return TFLiteClassifier(path, name=name)

@@ -26,9 +26,8 @@ def test_the_judge_grades_exactly_the_instructor_checks():
     # The instructor edition (make test, strict) and the grader must agree on names and points.
     for source in notebook_list():
         assert judge.checks_of(source.name) == homework.checks_in(instructor(source.name)), source.name
-    assert (
-        sum(sum(judge.checks_of(s.name).values()) for s in notebook_list()) == 44
-    )  # 3 each; 03: 5, 06: 6, 07: 9; 06b: none (optional)
+    total = sum(sum(judge.checks_of(s.name).values()) for s in notebook_list())
+    assert total == 50  # 3 each; 02, 06, 10: 6; 03: 5; 07: 9; 06b: none (an optional deep dive)
 
 
 def test_probe_points_are_cells_of_the_notebook():

@@ -20,8 +20,8 @@ import time
 
 import pytest
 
-from helpers import data, grader, homework, sandbox
-from helpers.paths import NOTEBOOKS, REPO
+from helpers import bottlenecks, data, grader, homework, sandbox, tflite
+from helpers.paths import BUILD_ENV, NOTEBOOKS, REPO
 
 
 @pytest.fixture(autouse=True)
@@ -83,10 +83,12 @@ except ImportError:
 WRITE = """
 from helpers.paths import REPO, NOTEBOOKS
 import site
-from helpers import data
-cached = [p for p in glob.glob(str(data.cache_dir() / '**'), recursive=True) if os.path.isfile(p)][:50]
+from helpers import bottlenecks, data, tflite
+caches = (data.cache_dir(), bottlenecks.cache_root(), tflite.conversion_cache())  # its copies link to the host's
+cached = [p for c in caches for p in glob.glob(str(c / '**'), recursive=True) if os.path.isfile(p)][:50]
 existing = [REPO / 'helpers' / 'homework.py', NOTEBOOKS / '02_layer_dump.ipynb', SUBMISSIONS + '/victim.ipynb', *cached]
 new = [os.path.join(p, 'zz_poison.pth') for p in site.getsitepackages()] + [OUT + '/grades.csv']
+new += [str(c / 'zz_poison.tflite') for c in caches]  # its own copies: allowed, and never kept for anyone else
 for target, mode in [*((t, 'r+') for t in existing), *((t, 'a') for t in new)]:
     try:  # r+: the host's file itself, not a new one in the sandbox's own /tmp
         with open(target, mode) as handle:
@@ -166,15 +168,18 @@ def listener():
     server.close()
 
 
-def test_hostile_submissions_earn_nothing_and_change_nothing(tmp_path, pack, listener, monkeypatch):
+def test_hostile_submissions_earn_nothing_and_change_nothing(tmp_path, pack, listener, monkeypatch, request):
     port, connections = listener
     monkeypatch.setenv("GRADER_SECRET_TOKEN", "hunter2")
     out = tmp_path / "out"
     out.mkdir()
     victim = submission(tmp_path, "victim", SOLVE)
     cached = data.cache_dir() / "litert" / "grading-probe.tflite"  # the sandbox reads the caches, never writes them
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    cached.write_bytes(b"cached conversion")
+    converted = tflite.conversion_cache() / "grading-probe.tflite"
+    for planted in (cached, converted):
+        planted.parent.mkdir(parents=True, exist_ok=True)
+        planted.write_bytes(b"cached conversion")
+    request.addfinalizer(converted.unlink)  # the build cache is the repository's own: leave nothing in it
     before, victim_bytes = fingerprint_of_host(), victim.read_bytes()
     constants = (
         f"PORT = {port}\nSUBMISSIONS = {str(tmp_path)!r}\nOUT = {str(out)!r}\nHOST_HOME = {os.path.expanduser('~')!r}\n"
@@ -200,7 +205,9 @@ def test_hostile_submissions_earn_nothing_and_change_nothing(tmp_path, pack, lis
     }, results
     assert [c["error"] for c in results[2]["checks"]] == ["did not run (NotImplementedError)"] * 2
     assert fingerprint_of_host() == before and victim.read_bytes() == victim_bytes
-    assert cached.read_bytes() == b"cached conversion"
+    assert cached.read_bytes() == converted.read_bytes() == b"cached conversion"
+    host_caches = (data.cache_dir(), bottlenecks.cache_root(), tflite.conversion_cache())
+    assert not [p for c in host_caches if c.is_dir() for p in c.rglob("zz_poison*")]  # a submission's run adds nothing
     assert processes_with("sleep 4243") == []
     assert sorted(os.listdir(out)) == [] and connections == []
 
@@ -225,6 +232,7 @@ def test_the_time_limit_holds_and_nothing_survives(tmp_path, pack):
         "os._exit = lambda *a: None\n"
         "re.match('(a+)+$', 'a' * 40 + 'b')  # catastrophic backtracking: minutes\n",
     )
+    grader.warm_caches(NOTEBOOKS / NOTEBOOK)  # once per version, before the clock starts (a no-op when warm)
     temporary = set(os.listdir(tempfile.gettempdir()))
     start = time.monotonic()
     (result,) = grader.grade_all([str(hang)], timeout=40)
@@ -346,3 +354,61 @@ def test_a_fork_bomb_stops_at_the_sandbox_s_task_limit(tmp_path):
         assert forked < sandbox.GROUP_TASKS, outcome.tail  # stopped by the cap, not by the loop's 5000
     assert outcome.seconds < 30  # the sleeping children died with the sandbox's pid namespace
     assert processes_with("time.sleep(20)") == []
+
+
+def test_the_warm_up_runs_once_and_only_it_adds_to_the_caches(tmp_path, pack, monkeypatch):
+    """The instructor's solutions warm the caches once per version (full marks: a self-test of the
+    notebook); what the warm-up computed is kept as plain files, never what the mirror links to."""
+    monkeypatch.setenv(BUILD_ENV, str(tmp_path / "build"))  # its own caches and record
+    source = NOTEBOOKS / NOTEBOOK
+    warmed = grader.warm_caches(source, timeout=240)
+    assert (warmed["score"], warmed["max_score"]) == (3, 3), warmed
+    assert grader.warm_caches(source, timeout=240) is None  # this version is warm
+    assert json.loads(grader.warm_record().read_text())[NOTEBOOK]["score"] == [3, 3]
+
+    made, host = tmp_path / "made", tmp_path / "host" / "tflite"
+    (made / "tflite" / "sub").mkdir(parents=True)
+    host.mkdir(parents=True)
+    (host / "old.tflite").write_bytes(b"old")
+    (made / "tflite" / "old.tflite").symlink_to(host / "old.tflite")  # the mirror's link to the host's file
+    (made / "tflite" / "elsewhere.tflite").symlink_to("/etc/hostname")
+    (made / "tflite" / "new.tflite").write_bytes(b"new")
+    (made / "tflite" / "sub" / "features.npy").write_bytes(b"npy")
+    (made / "tflite" / "x.tflite.abc.part").write_bytes(b"half")
+    grader._harvest(made, [host])
+    kept = {str(p.relative_to(host)): p.read_bytes() for p in host.rglob("*") if p.is_file()}
+    assert kept == {"old.tflite": b"old", "new.tflite": b"new", "sub/features.npy": b"npy"}
+
+
+def test_the_disk_limit_holds_for_all_files_together(tmp_path, pack, monkeypatch):
+    """Files under the 64 MB cap each, but many of them: the run stops within seconds of passing
+    the disk limit (lowered here to 300 MB so the test writes little), graded as far as it got."""
+    monkeypatch.setattr(sandbox, "DISK_LIMIT", 300 << 20)
+    grader.warm_caches(NOTEBOOKS / NOTEBOOK)  # before the clock (a no-op when warm)
+    filler = submission(
+        tmp_path,
+        "filler",
+        "import os, time\n"
+        "for i in range(12):  # 12 x 40 MB = 480 MB, one file at a time\n"
+        "    with open(os.path.join(os.environ['WORKBOOK_ANSWERS'], f'fill{i}'), 'wb') as f:\n"
+        "        f.write(os.urandom(40 << 20))\n"
+        "time.sleep(600)\n",
+    )
+    start = time.monotonic()
+    (result,) = grader.grade_all([str(filler)], timeout=300)
+    assert time.monotonic() - start < 120  # not the 300 s time limit
+    assert "stopped: more than 300 MB (or 100,000 files) written" in result["warnings"], result
+    assert result["score"] == 0
+
+
+def test_disk_usage_counts_links_as_links_and_caps_the_entries(tmp_path, monkeypatch):
+    (tmp_path / "big").write_bytes(b"x" * (1 << 20))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "link").symlink_to(tmp_path / "big")
+    (tmp_path / "sub" / "loop").symlink_to(tmp_path)  # never followed
+    used = sandbox.disk_usage(tmp_path)
+    assert (1 << 20) <= used < (1 << 20) + (64 << 10)  # the file's blocks, the folder and the links' few
+    monkeypatch.setattr(sandbox, "DISK_ENTRIES", 3)
+    for i in range(3):
+        (tmp_path / f"empty{i}").touch()
+    assert sandbox.disk_usage(tmp_path) > sandbox.DISK_LIMIT  # 7 entries > 3: counted as over the limit

@@ -95,6 +95,7 @@ def test_02_layer_dump(executed):
     assert r["variables"][-1] == ["MobilenetV1/Conv2d_1_pointwise/BatchNorm/moving_variance", [16]]
     assert r["total_mult_adds"] == pytest.approx(41e6, rel=0.0125)  # paper, Table 6: 41 M
     assert r["ratio_max_deviation"] < 1e-12  # counted cost ratio == 1/N + 1/Dk^2 up to float rounding
+    assert r["check:standard_mult_adds"]["passed"] and r["check:separable_mult_adds"]["passed"]  # hand == counted
     # The classifier's 256 x 1000 weights + 1000 biases of 475,544 parameters: the question's premise.
     assert r["classifier_parameter_share"] == pytest.approx(257_000 / 475_544)
 
@@ -124,6 +125,9 @@ def test_05_mnist(executed):
     # measured 0.86 / 0.88 / 0.88, so 0.80 catches a broken pipeline without flaking on seeds.
     for name in ("baseline", "dense_challenger", "cnn_challenger"):
         assert r[f"{name}_test_accuracy"] > 0.80, name
+    # the challenger is graded by behaviour: a convolution, linear logits, validation accuracy
+    for check in ("cnn_is_convolutional", "cnn_outputs_logits", "cnn_val_accuracy"):
+        assert r[f"check:{check}"]["passed"], check
 
 
 def test_06_flowers_transfer(executed):
@@ -282,6 +286,11 @@ def test_09_weight_imprinting(executed):
 def test_10_accuracy_vs_cost(executed):
     r = executed("10_accuracy_vs_cost")
     assert r["check:top_k_ties"]["passed"] and r["check:top_k_matches_evaluate"]["passed"]
+    assert r["check:cost_model_alpha"]["passed"] and r["check:cost_model"]["passed"]
+    # counted by helpers.costs.layer_costs from Keras's MobileNet: 41.0 M at 0.25/224, as notebook 02 counts
+    assert r["cost_model"]["mobilenet_v1_0.25_224"]["counted"] == pytest.approx(41.030272)
+    # alpha^2 rho^2 leaves out the terms linear in alpha (depthwise, first conv, classifier): short at 0.25
+    assert all(0.8 < row["predicted"] / row["counted"] < 1.0 for row in r["cost_model"].values())
     top1 = r["top1_crop"]  # fast mode: 4 models on 60 photos (standard errors about 6 points)
     assert set(top1) == {
         "mobilenet_v1_0.25_128",
@@ -413,6 +422,7 @@ QUOTED = {
     ("02_layer_dump", "c09"): "the paper's Table 2 share at full width; the alpha 0.25 share is printed by the cell",
     ("02_layer_dump", "c16a"): "the paper's Table 6 accuracy",
     ("05_mnist", "c00"): "the original homework's own results",
+    ("10_accuracy_vs_cost", "c14a"): "model answer quoting mobilenet_v1.md's and the paper's Tables 6-7 top-1",
     ("06_flowers_transfer", "c22"): "10x lower learning rate: a setting, not a measurement",
 }
 

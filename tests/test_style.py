@@ -1,4 +1,4 @@
-"""The helpers package and the tests are ruff-clean (ruff is pinned in requirements.txt)."""
+"""The helpers package, the tests and the notebooks are ruff-clean (ruff is pinned in requirements.txt)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from helpers.paths import REPO
 
 
 def test_ruff_clean():
-    result = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "helpers", "tests"], cwd=REPO, capture_output=True, text=True
-    )
+    command = [sys.executable, "-m", "ruff", "check", "helpers", "tests", "notebooks"]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    assert "notebooks/" in subprocess.run(
+        [*command[:3], "check", "--show-files", "notebooks"], cwd=REPO, capture_output=True, text=True
+    ).stdout  # the notebooks are really linted
     assert result.returncode == 0, result.stdout + result.stderr

@@ -257,23 +257,40 @@ def test_int8_input_and_output_keep_the_whole_graph_in_one_xnnpack_partition(tin
         tflite.convert(logits, "int8", representative, io_type="float32")
 
 
-def test_a_cached_conversion_is_read_back_only_for_the_same_weights_and_inputs(tiny, tmp_path, monkeypatch):
-    from helpers import data
+def test_conversion_cache_keys_on_every_input(tmp_path, monkeypatch):
+    """A conversion again reads the cached bytes (identical to converting anew); a changed weight,
+    calibration photo, option or layer name is converted anew; a damaged cached file is replaced."""
+    import keras
 
-    model, _, calibration = tiny
-    monkeypatch.setenv(data.CACHE_ENV, str(tmp_path))
-    photos = lambda: ([c[None]] for c in calibration[:8])  # noqa: E731
-    first = tflite.convert(model, "int8", photos, cache=True)
-    (kept,) = (tmp_path / "tflite-conversions").glob("*.tflite")
-    assert kept.read_bytes() == first
-    kept.write_bytes(first + b"marker")  # a second call must read this file, not convert again
-    assert tflite.convert(model, "int8", photos, cache=True) == first + b"marker"
-    assert tflite.convert(model, "int8", photos) == first  # without cache=True: converted, the cache not read
-    key = tflite.conversion_key(model, "int8", photos)
-    assert tflite.conversion_key(model, "int8", lambda: ([c[None]] for c in calibration[:7])) != key  # other photos
-    assert tflite.conversion_key(model, "int8", photos, io_type="uint8") != key  # other options
-    original = model.get_weights()
-    model.set_weights([w + 1 for w in original])
-    changed = tflite.conversion_key(model, "int8", photos)
-    model.set_weights(original)
-    assert changed != key and tflite.conversion_key(model, "int8", photos) == key  # other weights, then the same
+    from helpers.paths import BUILD_ENV
+
+    monkeypatch.setenv(BUILD_ENV, str(tmp_path / "build"))
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((8, 8, 3), name="pixels")
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 3, name="conv")(inputs), name="toy")
+    photos = np.random.default_rng(1).uniform(0, 255, (4, 8, 8, 3)).astype(np.float32)
+
+    def representative(values=photos):
+        return ([v[None]] for v in values)
+
+    first = tflite.convert(model, "int8", representative)
+    cached = sorted(tflite.conversion_cache().glob("*.tflite"))
+    assert len(cached) == 1 and cached[0].read_bytes() == first
+    assert tflite.convert(model, "int8", representative, cache=False) == first  # the cache holds what converting gives
+    assert tflite.convert(model, "int8", representative) == first
+    assert len(list(tflite.conversion_cache().glob("*.tflite"))) == 1  # read, not converted again
+
+    changed_photo = photos.copy()
+    changed_photo[0, 0, 0, 0] += 1
+    tflite.convert(model, "int8", lambda: representative(changed_photo))
+    tflite.convert(model, "int8", representative, per_channel=False)
+    model.get_layer("conv").bias.assign([0.0, 0.5])
+    tflite.convert(model, "int8", representative)
+    renamed = keras.Model(inputs, model.get_layer("conv").output, name="toy_renamed")
+    tflite.convert(renamed, "int8", representative)
+    assert len(list(tflite.conversion_cache().glob("*.tflite"))) == 5  # each change: its own entry
+
+    cached[0].write_bytes(b"not a model")  # damaged: converted anew and stored again
+    model.get_layer("conv").bias.assign([0.0, 0.0])  # the first model's weights again (Conv2D starts at zero bias)
+    assert tflite.convert(model, "int8", representative) == first
+    assert cached[0].read_bytes() == first
