@@ -269,6 +269,9 @@ def grade(
     instructor = json.loads(submission.source.read_text(encoding="utf-8"))
     nb, warnings = grading_notebook(instructor, submission.nb, notebook)
     warnings = submission.warnings + warnings + ([] if use_sandbox else [NO_SANDBOX_WARNING])
+    if not judge.PROBES.get(notebook):  # an optional deep dive: nothing to run, only written answers
+        warnings.append(f"{notebook} has no autograded exercise: not run, written answers only")
+        return result_of(submission, [], warnings, homework.written_answers(instructor, submission.nb))
     sources = {c.get("id"): "".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in nb["cells"]}
     scratch = Path(tempfile.mkdtemp(prefix="submission-", dir=folder))
     try:
@@ -673,6 +676,8 @@ def warm_caches(source: Path, *, timeout: int = DEFAULT_TIMEOUT_S, use_sandbox: 
     stderr, and a warning when the instructor's solutions do not earn full marks."""
     import time
 
+    if not judge.PROBES.get(source.name):  # never run when graded: nothing to warm
+        return None
     record = warm_record()
     try:
         warmed = json.loads(record.read_text(encoding="utf-8"))

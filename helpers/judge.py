@@ -480,6 +480,32 @@ def _head_standardises(i, o):
     return _close(o["standardised"], np.asarray(reference(i["x"], training=False)), atol=1e-5)
 
 
+# 06 which kernels train when fine-tuning ----------------------------------------------------------
+_FINETUNE_COLLECT = """
+def _kernels_that_train(first_block):
+    base = keras.applications.MobileNet(input_shape=(128, 128, 3), alpha=0.25, include_top=False, weights=None)
+    base.trainable = False
+    unfreeze_top_blocks(base, int(first_block))
+    return np.array([str(w.path).split("/")[0] for w in base.trainable_weights], dtype=str)
+trainable_first = _kernels_that_train(first_block)
+trainable_second = _kernels_that_train(second_block)
+"""
+
+
+def _finetune_inputs(rng):
+    # A strided block (2, 4, 6, 12) starts with a conv_pad layer: counting layers from the end goes wrong there.
+    return {"first_block": np.array(int(rng.integers(2, 12))), "second_block": np.array(int(rng.choice([2, 4, 6, 12])))}
+
+
+def _top_kernels(first_block: int) -> list[str]:
+    """The layers whose weights train: blocks ``first_block``..13, depthwise and pointwise, no BatchNorm."""
+    return [f"conv_{kind}_{block}" for block in range(first_block, 14) for kind in ("dw", "pw")]
+
+
+def _finetune_ok(block: str, trained: str) -> Verdict:
+    return lambda i, o: np.asarray(o[trained]).tolist() == _top_kernels(int(i[block]))
+
+
 # 07 quantize / dequantize and the rounding shift --------------------------------------------------
 def _quantized(rng):
     channels = 8
@@ -532,6 +558,115 @@ def _shift_ok(kind: str) -> Verdict:
 
         expected = bias_shift(i[f"kernel_{kind}"], i[f"mean_{kind}"], depthwise=kind == "depthwise")
         return _close(o[f"shift_{kind}"], expected, rtol=1e-4, atol=1e-6)
+
+    return verdict
+
+
+# 07 the converter call and an activation's scale and zero point ------------------------------------
+_CONVERTER_COLLECT = """
+import tempfile as _tempfile
+_inputs = keras.Input((8, 8, 3))
+_x = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(_inputs)
+_conv = keras.layers.Conv2D(4, 3, activation="relu")
+_dense = keras.layers.Dense(3)
+_model = keras.Model(_inputs, _dense(keras.layers.GlobalAveragePooling2D()(_conv(_x))))
+_conv.set_weights([conv_kernel, conv_bias])
+_dense.set_weights([dense_kernel, dense_bias])
+with _tempfile.TemporaryDirectory() as _saved:
+    _model.export(_saved, verbose=False)
+    converted = np.frombuffer(bytes(convert_int8(_saved, photos)), np.uint8)
+"""
+
+
+def _converter_inputs(rng):
+    photos = rng.integers(0, 256, (6, 8, 8, 3)).astype(np.uint8)
+    photos[0, 0, 0, 0], photos[0, 0, 0, 1] = 0, 255  # the full pixel range: the input's scale is 1
+    return {
+        "photos": photos,
+        "conv_kernel": rng.normal(0, 0.3, (3, 3, 3, 4)).astype(np.float32),
+        "conv_bias": rng.normal(0, 0.1, 4).astype(np.float32),
+        "dense_kernel": rng.normal(0, 0.5, (4, 3)).astype(np.float32),
+        "dense_bias": rng.normal(0, 0.1, 3).astype(np.float32),
+    }
+
+
+def _tensor_params(model: bytes) -> list[tuple]:
+    """Every tensor's dtype, shape and quantization (scales, zero points), in the file's order."""
+    from .tflite import interpreter
+
+    found = interpreter(model)
+    rows = []
+    for d in found.get_tensor_details():
+        q = d["quantization_parameters"]
+        rows.append(
+            (np.dtype(d["dtype"]).name, tuple(d["shape"]), tuple(np.round(q["scales"], 9)), tuple(q["zero_points"]))
+        )
+    return rows
+
+
+def _converter_io_ok(i, o):
+    from .tflite import interpreter
+
+    found = interpreter(np.asarray(o["converted"], np.uint8).tobytes())
+    given, returned = found.get_input_details()[0], found.get_output_details()[0]
+    return (
+        given["dtype"] == np.int8 and returned["dtype"] == np.int8 and np.allclose(given["quantization"], (1.0, -128))
+    )
+
+
+def _converter_same_ok(i, o):
+    """The same tensors with the same quantization as helpers.tflite.convert's file of the same model."""
+    import keras
+
+    from .tflite import convert
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
+    conv, dense = keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.Dense(3)
+    model = keras.Model(inputs, dense(keras.layers.GlobalAveragePooling2D()(conv(x))))
+    conv.set_weights([i["conv_kernel"], i["conv_bias"]])
+    dense.set_weights([i["dense_kernel"], i["dense_bias"]])
+
+    def representative():
+        for photo in i["photos"]:
+            yield [photo[None].astype(np.float32)]
+
+    reference = convert(model, "int8", representative)
+    return _tensor_params(np.asarray(o["converted"], np.uint8).tobytes()) == _tensor_params(reference)
+
+
+_ACTIVATION_COLLECT = """
+_inside = [activation_qparams(float(low), float(high)) for low, high in zip(lows, highs)]
+scales, zero_points = np.array([s for s, _ in _inside], np.float64), np.array([z for _, z in _inside], np.float64)
+_outside = [activation_qparams(float(low), float(high)) for low, high in zip(lows_outside, highs_outside)]
+scales_outside = np.array([s for s, _ in _outside], np.float64)
+zero_points_outside = np.array([z for _, z in _outside], np.float64)
+"""
+
+
+def _activation_inputs(rng):
+    lows = np.concatenate([np.zeros(2), -rng.uniform(0.1, 8, 4)])  # ReLU-like ranges and ranges across 0
+    highs = np.concatenate([rng.uniform(0.5, 8, 4), np.zeros(1), rng.uniform(0.5, 8, 1)])
+    lows_outside = np.concatenate([rng.uniform(0.5, 3, 2), -rng.uniform(5, 9, 2)])  # all positive, all negative
+    highs_outside = np.concatenate([rng.uniform(4, 9, 2), -rng.uniform(0.5, 3, 2)])
+    return {"lows": lows, "highs": highs, "lows_outside": lows_outside, "highs_outside": highs_outside}
+
+
+def _activation_reference(low: float, high: float) -> tuple[float, int]:
+    """TFLite's asymmetric int8 parameters: the range widened to include 0, 256 levels over it."""
+    low, high = min(low, 0.0), max(high, 0.0)
+    scale = (high - low) / 255
+    return scale, int(np.clip(np.round(-128 - low / scale), -128, 127))
+
+
+def _activation_ok(suffix: str) -> Verdict:
+    def verdict(i, o):
+        expected = [
+            _activation_reference(lo, hi) for lo, hi in zip(i[f"lows{suffix}"], i[f"highs{suffix}"], strict=True)
+        ]
+        return _close(o[f"scales{suffix}"], [s for s, _ in expected], rtol=1e-6) and np.asarray(
+            o[f"zero_points{suffix}"]
+        ).tolist() == [float(z) for _, z in expected]
 
     return verdict
 
@@ -873,9 +1008,41 @@ PROBES: dict[str, list[Probe]] = {
             {"head_shape": (2, _head_shape), "head_standardises": (1, _head_standardises)},
             rerun=False,
             collect=_HEAD_COLLECT,
-        )
+        ),
+        Probe(
+            "finetune",
+            "c22e",
+            "c22e",
+            _finetune_inputs,
+            ("trainable_first", "trainable_second"),
+            {
+                "finetune_blocks": (2, _finetune_ok("first_block", "trainable_first")),
+                "finetune_other_block": (1, _finetune_ok("second_block", "trainable_second")),
+            },
+            rerun=False,
+            collect=_FINETUNE_COLLECT,
+            notes={
+                "finetune_blocks": "judged for a random first block (2-11), not only block 10",
+                "finetune_other_block": "judged for a random strided block (2, 4, 6 or 12), not only block 12",
+            },
+        ),
     ],
     "07_tflite_int8.ipynb": [
+        Probe(
+            "converter",
+            "c08e",
+            "c08e",
+            _converter_inputs,
+            ("converted",),
+            {"converter_int8_io": (2, _converter_io_ok), "converter_identical": (1, _converter_same_ok)},
+            rerun=False,
+            collect=_CONVERTER_COLLECT,
+            notes={
+                "converter_int8_io": "judged on a small conv model and random photos, not the flower model",
+                "converter_identical": "every tensor's dtype, shape and quantization equal helpers.tflite.convert's "
+                "(tensor names differ between processes, so not byte for byte)",
+            },
+        ),
         Probe(
             "dequantize",
             "c12e",
@@ -900,6 +1067,19 @@ PROBES: dict[str, list[Probe]] = {
                 "    requantized[c] = np.clip(np.rint(w[c] / scale[c]) + zero[c], -128, 127)\n",
             },
         ),
+        Probe(
+            "activation_qparams",
+            "c12p",
+            "c12p",
+            _activation_inputs,
+            ("scales", "zero_points", "scales_outside", "zero_points_outside"),
+            {"activation_qparams": (2, _activation_ok("")), "activation_qparams_zero": (1, _activation_ok("_outside"))},
+            rerun=False,
+            collect=_ACTIVATION_COLLECT,
+            notes={"activation_qparams": "judged on random ranges, not on the INT8 file's tensors"},
+        ),
+    ],
+    "07b_tflite_int8_deep_dive.ipynb": [
         Probe(
             "rounding_shift",
             "c17e",

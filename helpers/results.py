@@ -56,7 +56,7 @@ def collect(notebooks_dir: Path | None = None, info: dict | None = None, seconds
     """``{"run": run_info(), "notebooks": {stem: {"seconds", "parameters", "records"}}}`` of every
     executed notebook in ``notebooks_dir`` (default ``build/notebooks``)."""
     folder = Path(notebooks_dir or build_dir() / "notebooks")
-    executed = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    executed = sorted(set(folder.glob("[0-9][0-9]_*.ipynb")) | set(folder.glob("[0-9][0-9][a-z]_*.ipynb")))
     if not executed:
         raise WorkbookError(f"no executed notebooks in {folder}: run make workbook first")
     notebooks = {}

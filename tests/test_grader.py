@@ -27,7 +27,8 @@ def test_the_judge_grades_exactly_the_instructor_checks():
     # The instructor edition (make test, strict) and the grader must agree on names and points.
     for source in notebook_list():
         assert judge.checks_of(source.name) == homework.checks_in(instructor(source.name)), source.name
-    assert sum(sum(judge.checks_of(s.name).values()) for s in notebook_list()) == 41  # 3 each; 02, 07, 10: 6; 03: 5
+    total = sum(sum(judge.checks_of(s.name).values()) for s in notebook_list())
+    assert total == 50  # 3 each; 02, 06, 10: 6; 03: 5; 07: 9; 06b: none (an optional deep dive)
 
 
 def test_probe_points_are_cells_of_the_notebook():
@@ -289,8 +290,9 @@ def test_the_grading_copy_holds_no_solution_or_hidden_test_and_ends_with_the_ext
         copy, _ = grader.grading_notebook(nb, stamped(source.name), source.name)
         text = json.dumps(copy)
         assert "BEGIN HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text, source.name
-        assert copy["cells"][-1]["metadata"]["tags"] == ["extract"], source.name
-        assert sum("extract" in c["metadata"].get("tags", []) for c in copy["cells"]) == len(judge.PROBES[source.name])
+        probes = judge.PROBES.get(source.name, [])  # 06b, an optional deep dive, grades nothing
+        assert not probes or copy["cells"][-1]["metadata"]["tags"] == ["extract"], source.name
+        assert sum("extract" in c["metadata"].get("tags", []) for c in copy["cells"]) == len(probes)
 
 
 # What a sandboxed run leaves in its folder is read by the host: never through a link, a pipe or a device.
@@ -528,11 +530,12 @@ def test_points_live_in_the_checks_headings_and_readme_agree():
     text = (REPO / "README.md").read_text()
     listed = text[text.index("Graded exercises so far") : text.index("The fourteen written questions")]
     readme: dict[str, int] = {}
-    parts = re.split(r"\b(\d\d) (?=[a-z])", listed)  # "01 softmax ... (3 points), 02 walking ... (3), ..."
+    parts = re.split(r"\b(\d\d[a-z]?) (?=[a-z])", listed)  # "01 softmax ... (3 points), 02 walking ... (3), 07b ..."
     for number, part in zip(parts[1::2], parts[2::2], strict=True):
         said = re.findall(r"\((?:[^()]*, )?(\d+)(?: points)?\)", part)  # "(3)", "(3 points)", "(`rounding_shift`, 3)"
         readme[number] = readme.get(number, 0) + sum(int(p) for p in said)
-    assert readme == {s.name[:2]: sum(judge.checks_of(s.name).values()) for s in notebook_list()}
+    graded = {s.name.split("_")[0]: sum(judge.checks_of(s.name).values()) for s in notebook_list()}
+    assert readme == {number: points for number, points in graded.items() if points}  # 06b grades nothing
 
 
 def test_grade_manual_refuses_a_bad_marks_file_before_grading(tmp_path):
@@ -570,3 +573,20 @@ def test_gradescope_results_for_nothing_submitted_and_hidden_checks(tmp_path):
         "tests": [],
     }
     assert json.loads((tmp_path / "results" / "results.json").read_text()) == results
+
+
+def test_a_deep_dive_without_exercises_is_not_run_and_its_written_answers_are_listed(tmp_path):
+    """06b grades nothing automatically: its submission is never executed (no sandbox, no kernel),
+    and the result lists its written answers for the marker."""
+    import time
+
+    name = next(s.name for s in notebook_list() if not judge.PROBES.get(s.name))
+    path = tmp_path / name
+    path.write_text(json.dumps(stamped(name)))
+    start = time.monotonic()
+    result = grader.grade(path, use_sandbox=False)
+    assert time.monotonic() - start < 10  # no kernel started (a grading run takes 10 s or more)
+    assert (result["score"], result["max_score"], result["checks"]) == (0, 0, [])
+    assert f"{name} has no autograded exercise: not run, written answers only" in result["warnings"]
+    assert result["written"] and not any(w["answered"] for w in result["written"])
+    assert grader.warm_caches(NOTEBOOKS / name) is None

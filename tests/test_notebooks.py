@@ -57,7 +57,9 @@ def test_every_notebook_is_committed_clean_with_a_fast_parameter():
         "04_label_subset",
         "05_mnist",
         "06_flowers_transfer",
+        "06b_flowers_deep_dive",
         "07_tflite_int8",
+        "07b_tflite_int8_deep_dive",
         "08_mobilenet_v2_tfnn",
         "09_weight_imprinting",
         "10_accuracy_vs_cost",
@@ -130,24 +132,34 @@ def test_05_mnist(executed):
 
 def test_06_flowers_transfer(executed):
     r = executed("06_flowers_transfer")
-    # Fast mode: 24 train + 8 val photos per class, 8 head epochs, 1 epoch for the full-network runs.
+    # Fast mode: 24 train + 8 val photos per class, 8 head epochs, 1 epoch for the fine-tuning run.
     assert r["cache_hits_second_pass"] == 120 and r["cache_misses_second_pass"] == 0  # all 5 x 24 reused
-    assert r["hub_max_feature_diff"] < 1e-5  # the same graph exported and reloaded: float32 rounding at most
     # bottleneck_epoch_speedup is a timing on a shared machine (measured 1.9x-8x on 120 photos in fast mode):
     # reported by the notebook, never asserted (see make bench for measured ratios).
     # Blocks 10-13 by name: every depthwise and pointwise kernel, conv_dw_10 included.
     assert r["finetune_trainable_kernels"] == [f"conv_{k}_{i}" for i in range(10, 14) for k in ("dw", "pw")]
+    assert r["check:finetune_blocks"]["passed"] and r["check:finetune_other_block"]["passed"]  # the solution
     # Chance is 20 %; with 40 val photos, a chance-level model reaches 50 % with probability < 1e-3.
-    # Measured in fast mode: best head 65 %, retrain.py's head (1001 logits, SGD 0.01) 85 %.
     assert r["best_val_accuracy"] >= 0.5
-    assert r["retrain_lr_0.01_val_accuracy"] >= 0.5
-    assert r["few_shot_val_accuracy"] > 0.25  # 12 photos per class, measured 52 %
     assert r["reload_max_diff"] < 1e-6  # the saved .keras file holds exactly the trained weights
     assert r["sunflower_photo_top1"] == "sunflowers"  # measured 0.82 in fast mode: a wide margin
     assert r["check:head_shape"]["passed"] and r["check:head_standardises"]["passed"]  # the exercise's solution
-    assert list(r["photos_per_class_curve"]) == ["1", "6", "all"]  # fast mode's points
-    assert r["photos_per_class_curve"]["all"] > 0.5  # 40 val photos; see best_val_accuracy above
     assert 0 < r["frozen_network_time_share"] < 1
+    assert 0 <= r["finetune_vs_frozen_p_value"] <= 1
+
+
+def test_06b_flowers_deep_dive(executed):
+    r = executed("06b_flowers_deep_dive")
+    # Fast mode: 24 train + 8 val photos per class, 8 head epochs, 1 epoch for the augmented run.
+    assert r["hub_max_feature_diff"] < 1e-5  # the same graph exported and reloaded: float32 rounding at most
+    # Measured in fast mode: retrain.py's head (1001 logits, SGD 0.01) 85 %; heads after 8 epochs of Adam 1e-3
+    # 45 % (batch 32) and 52.5 % (batch 16). A chance-level head (20 %) reaches 15 of 40 with p < 0.01.
+    assert r["frozen_head_b32_val_accuracy"] >= 0.375 and r["frozen_head_b16_val_accuracy"] >= 0.375
+    assert r["retrain_lr_0.01_val_accuracy"] >= 0.5
+    # 12 photos per class, 80 epochs: measured 37.5 % (the full-batch curve below reaches 80 % with all photos).
+    assert r["few_shot_val_accuracy"] > 0.25
+    assert list(r["photos_per_class_curve"]) == ["1", "6", "all"]  # fast mode's points
+    assert r["photos_per_class_curve"]["all"] > 0.5  # 40 val photos; see frozen_head_b32 above
     saveable = ["mobilenet_v1_0.25", "mobilenet_v1_0.5", "mobilenet_v1_0.75"]
     assert sorted(r["backbone_report_half"]) == saveable + ["mobilenet_v2_1.0"]
     assert r["backbone_winner"] in saveable  # V2's custom layers cannot go into a safe-mode .keras file
@@ -161,6 +173,9 @@ def test_06_flowers_transfer(executed):
 def test_07_tflite_int8(executed):
     r = executed("07_tflite_int8")
     assert r["converter_by_hand_identical"]  # the converter call written out == helpers.tflite.convert's file
+    assert r["check:converter_int8_io"]["passed"] and r["check:converter_identical"]["passed"]  # the solution
+    assert r["check:activation_qparams"]["passed"] and r["check:activation_qparams_zero"]["passed"]
+    assert r["check:dequantize"]["passed"] and r["check:requantize"]["passed"]
     # int8 input/output: one XNNPACK partition from input to output; uint8: the QUANTIZE ops stay outside.
     assert r["imagenet_float32_whole_graph_delegated"] and r["imagenet_int8_whole_graph_delegated"]
     assert not r["imagenet_int8_uint8_io_whole_graph_delegated"]
@@ -170,6 +185,22 @@ def test_07_tflite_int8(executed):
     ratio, error = r["imagenet_int8_vs_float32_speed"]
     assert 0.1 < ratio < 10 and error > 0
     assert "the speed of float32" in r["imagenet_int8_speed_verdict"]
+    # Fast mode: 20 calibration photos, 9 photos + 40 flower val photos, a head trained in the notebook.
+    assert r["imagenet_float32_top1_agreement"] >= 0.97  # same float arithmetic; measured 1.0 (near-ties aside)
+    assert 0.45 < r["imagenet_float16_size_ratio"] < 0.56  # 2 bytes per weight instead of 4, plus the graph
+    assert r["imagenet_int8_size_ratio"] < 0.35  # measured 0.32: 1 byte per weight + per-channel scales
+    assert r["imagenet_int8_size_ratio_without_qparams"] < 0.3
+    # Post-training INT8 of MobileNet 0.25 is lossy on these mostly-flower photos (measured 63 % top-1
+    # agreement of dequantized logits on 49 photos), but a broken conversion agrees on nothing.
+    assert r["imagenet_int8_top1_agreement"] > 0.5
+    # 40 val photos (one photo = 2.5 points) and a head trained on 120 photos, so many photos are borderline:
+    # measured -2 photos. A broken INT8 model falls to chance (about -30 points).
+    assert r["flowers_int8_accuracy_change"] >= -0.1
+    assert r["flowers_int8_val_accuracy"] > 0.45  # chance 20 %; measured 57.5 %
+
+
+def test_07b_tflite_int8_deep_dive(executed):
+    r = executed("07b_tflite_int8_deep_dive")
     layers = r["int8_layer_speeds"]  # fast mode: 4 one-layer models, conv1 and conv_pw_13 among them
     assert [row["layer"] for row in layers] == ["conv1", "conv_dw_1", "conv_pw_1", "conv_pw_13"]
     assert all(row["float32_ms"] > 0 and row["int8_ms"] > 0 and row["speed_ratio_se"] > 0 for row in layers)
@@ -199,21 +230,10 @@ def test_07_tflite_int8(executed):
     assert 0 < r["empirical_remaining_error_max"] < 0.5  # a mean per-channel error, not a broken imitation
     assert r["imagenet_224_int8_empirical_top1"] > r["imagenet_224_float32_top1"] - 0.15
     assert r["imagenet_224_int8_empirical_float_logits_ties"] == 0
-    # Fast mode: 20 calibration photos, 9 photos + 40 flower val photos, a head trained in the notebook.
-    assert r["imagenet_float32_top1_agreement"] >= 0.97  # same float arithmetic; measured 1.0 (near-ties aside)
-    assert 0.45 < r["imagenet_float16_size_ratio"] < 0.56  # 2 bytes per weight instead of 4, plus the graph
-    assert r["imagenet_int8_size_ratio"] < 0.35  # measured 0.32: 1 byte per weight + per-channel scales
-    assert r["imagenet_int8_size_ratio_without_qparams"] < 0.3
-    # Post-training INT8 of MobileNet 0.25 is lossy on these mostly-flower photos (measured 63 % top-1
-    # agreement of dequantized logits on 49 photos), but a broken conversion agrees on nothing.
-    assert r["imagenet_int8_top1_agreement"] > 0.5
+    assert r["imagenet_int8_top1_agreement"] > 0.5  # the same conversion as 07's (see test_07_tflite_int8)
     # One scale per weight tensor zeroes whole depthwise channels (measured 54): a broken model.
     assert r["per_tensor_zeroed_depthwise_channels"] > 10
     assert r["imagenet_int8_per_tensor_top1_agreement"] < 0.1
-    # 40 val photos (one photo = 2.5 points) and a head trained on 120 photos, so many photos are borderline:
-    # measured -2 photos. A broken INT8 model falls to chance (about -30 points).
-    assert r["flowers_int8_accuracy_change"] >= -0.1
-    assert r["flowers_int8_val_accuracy"] > 0.45  # chance 20 %; measured 57.5 %
     assert r["first_conv_relative_error"] < 0.02  # input and weight rounding only: measured 0.7 %
     assert r["last_conv_relative_error"] > 5 * r["first_conv_relative_error"]  # measured 24 %: error accumulates
     assert r["tensors_dumped"] > 50
@@ -290,7 +310,11 @@ def test_10_accuracy_vs_cost(executed):
 # bytes downloaded must give the same numbers as the pack (same machine, deterministic ops).
 SAME_FROM_DOWNLOADS = {
     "05_mnist": ["cnn_challenger_test_accuracy", "baseline_test_accuracy"],
-    "07_tflite_int8": ["imagenet_224_float32_top1", "imagenet_224_int8_imagenet_top1", "relu6_ranges_at_six"],
+    "07b_tflite_int8_deep_dive": [
+        "imagenet_224_float32_top1",
+        "imagenet_224_int8_imagenet_top1",
+        "relu6_ranges_at_six",
+    ],
     "08_mobilenet_v2_tfnn": ["imagenet_top1", "top5", "max_probability_diff"],
     "09_weight_imprinting": ["imprint_all_accuracy", "keep_imagenet"],
     "10_accuracy_vs_cost": ["top1_crop", "top5_crop"],
@@ -348,14 +372,35 @@ def test_tensorflow_python_warnings_reach_the_notebook_stderr(tmp_path):
     output, where test_no_notebook_shows_stderr sees them."""
     probe = {
         "cells": [
-            {"cell_type": "code", "execution_count": None, "id": "p", "metadata": {"tags": ["parameters"]},
-             "outputs": [], "source": ["fast = False\n"]},
-            {"cell_type": "code", "execution_count": None, "id": "w", "metadata": {}, "outputs": [],
-             "source": ["import tensorflow as tf\n", "tf.get_logger().warning('probe: retracing')\n",
-                        "import time\n", "time.sleep(0.5)\n"]},
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "id": "p",
+                "metadata": {"tags": ["parameters"]},
+                "outputs": [],
+                "source": ["fast = False\n"],
+            },
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "id": "w",
+                "metadata": {},
+                "outputs": [],
+                "source": [
+                    "import tensorflow as tf\n",
+                    "tf.get_logger().warning('probe: retracing')\n",
+                    "import time\n",
+                    "time.sleep(0.5)\n",
+                ],
+            },
         ],
-        "metadata": {"kernelspec": {"display_name": "MobileNet workbook (Python 3)", "language": "python",
-                                    "name": "mobilenet-workbook"}},
+        "metadata": {
+            "kernelspec": {
+                "display_name": "MobileNet workbook (Python 3)",
+                "language": "python",
+                "name": "mobilenet-workbook",
+            }
+        },
         "nbformat": 4,
         "nbformat_minor": 5,
     }
@@ -379,8 +424,6 @@ QUOTED = {
     ("05_mnist", "c00"): "the original homework's own results",
     ("10_accuracy_vs_cost", "c14a"): "model answer quoting mobilenet_v1.md's and the paper's Tables 6-7 top-1",
     ("06_flowers_transfer", "c22"): "10x lower learning rate: a setting, not a measurement",
-    ("06_flowers_transfer", "c29"): "'within 2 points': the criterion the printed line applies",
-    ("06_flowers_transfer", "c41a"): "'within 2 points': the criterion the printed line applies",
 }
 
 

@@ -9,7 +9,6 @@ from helpers.paths import REPO
 
 
 def test_ruff_clean():
-    # notebooks/06* and 07* are excluded in pyproject.toml until branch i21a's clean-up is merged
     command = [sys.executable, "-m", "ruff", "check", "helpers", "tests", "notebooks"]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     assert "notebooks/" in subprocess.run(
