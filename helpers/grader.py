@@ -341,13 +341,12 @@ def grade(
             why = ""
         why = why or _first_error(executed) or "its extract cell did not run"
         checks = []
-        exercises = {probe.cell for probe in judge.PROBES.get(notebook, [])}
-        added = [code for cell_id, code in homework.student_sources(nb).items() if cell_id not in exercises]
+        refusals = reference_refusals(nb, notebook)
         for probe in judge.PROBES.get(notebook, []):
             values, error = _read_answers(work, probe.name)
             with _JUDGING, native_log.filtered():  # 06/08's references import TensorFlow: no start-up lines
                 rows = judge.verdicts(probe, inputs[probe.name], values, error or why)
-            if uses := judge.reference_uses(probe, [sources.get(probe.cell, ""), *added]):
+            if uses := refusals[probe.name]:
                 rows = judge.refused(rows, uses)
                 warnings.append(f"{probe.name}: {rows[0]['error']}")
             checks += rows
@@ -358,6 +357,19 @@ def grade(
     for check in checks:  # reasons may quote what the submission printed: no control characters
         check["error"], check["message"] = sandbox.printable(check["error"]), sandbox.printable(check["message"])
     return result_of(submission, checks, warnings, homework.written_answers(instructor, submission.nb))
+
+
+def reference_refusals(nb: dict, notebook: str) -> dict[str, list[str]]:
+    """``probe name -> the references its exercise uses`` (:func:`judge.reference_uses`) in a grading
+    copy: the exercise cell first, then every other cell of the student's (the cells added and the
+    other exercises: any of them can supply a helper)."""
+    theirs = homework.student_sources(nb)
+    return {
+        probe.name: judge.reference_uses(
+            probe, [theirs.get(probe.cell, ""), *(code for cell_id, code in theirs.items() if cell_id != probe.cell)]
+        )
+        for probe in judge.PROBES.get(notebook, [])
+    }
 
 
 def result_of(submission: Submission, checks: list[dict], warnings: list[str], written: list[dict]) -> dict:

@@ -167,6 +167,17 @@ REFERENCE_CALLS = [
     ("08_mobilenet_v2_tfnn.ipynb", "f = block.call\nout = f(block_input)\n"),
     ("09_weight_imprinting.ipynb", "def imprint(e, l, n):\n    return helpers.imprinting.imprint_weights(e, l, n)\n"),
     ("02_layer_dump.ipynb", "rows = [(r['name'], r['shape']) for r in first_layer_variables(first, 'slim')]\n"),
+    # no name built at run time in these: the module assigned, reached through another workbook module
+    ("01_classify.ipynb", "r = ranking\nprobabilities = r.softmax(logits)\n"),
+    ("01_classify.ipynb", "s = [ranking][0].softmax\nprobabilities = s(logits)\n"),
+    ("01_classify.ipynb", "import helpers\nprobabilities = helpers.classifier.ranking.softmax(logits)\n"),
+    ("01_classify.ipynb", "from helpers.tflite import ranking as q\nprobabilities = q.softmax(logits)\n"),
+    ("01_classify.ipynb", "import helpers.tflite as t\nprobabilities = t.ranking.softmax(logits)\n"),
+    ("01_classify.ipynb", "import helpers\nh = helpers\nprobabilities = h.ranking.softmax(logits)\n"),
+    (
+        "03_bn_folding.ipynb",
+        "from helpers import bench\nr = bench.bn_fold.fold(w, gamma, beta, mean, variance, 1e-3)\n",
+    ),
 ]
 
 
@@ -186,8 +197,38 @@ def test_own_code_of_the_same_names_is_not_a_reference_call():
     assert judge.reference_uses(probe, [exercise, helper]) == ["ranking.softmax"]
     block = judge.PROBES["08_mobilenet_v2_tfnn.ipynb"][0]
     assert judge.reference_uses(block, [block.wrong["no residual"]]) == []  # block.expand.kernel is allowed
+    # a self-check cell that binds the exercise's own loop variable, or imports numpy, supplies it nothing
+    looped = "e = np.exp(logits - logits.max())\nprobabilities = e / e.sum()\nfor i in range(5):\n    print(i)\n"
+    listed = "for i, q in enumerate(ranking.top_k(ranking.softmax(logits), 5)):\n    print(i, q)\n"
+    assert judge.reference_uses(probe, [looped, listed]) == []
+    compared = "import numpy as np\nprint(np.allclose(probabilities, ranking.softmax(logits)))\n"
+    assert judge.reference_uses(probe, [looped, compared]) == []
+    # ... but one that binds a name the exercise reads before binding it, or changes numpy, does
+    early = "probabilities = i(logits)\ni = 0\n"
+    assert judge.reference_uses(probe, [early, "i = ranking.softmax\n"]) == ["ranking.softmax"]
+    patched = "np.soft = ranking.softmax\n"
+    assert judge.reference_uses(probe, ["probabilities = np.soft(logits)\n", patched]) == ["ranking.softmax"]
     rows = judge.refused(judge.verdicts(probe, {}, None, "x"), ["ranking.softmax"])
     assert [r["passed"] for r in rows] == [False] * 3 and "ranking.softmax" in rows[0]["message"]
+
+
+def test_another_exercise_cell_that_imports_the_reference_is_scanned():
+    nb = stamped("02_layer_dump.ipynb")
+    ids = [c.get("id") for c in nb["cells"]]
+    dump, costs = nb["cells"][ids.index("c06e")], nb["cells"][ids.index("c09e")]
+    costs["source"] = "from helpers.layers import first_layer_variables as f\n"  # moved above the first exercise
+    dump["source"] = "rows = [(r['name'], r['shape']) for r in f(first, 'slim')]\n"
+    nb["cells"].remove(costs)
+    nb["cells"].insert(ids.index("c06e"), costs)
+    copy, _ = grader.grading_notebook(instructor("02_layer_dump.ipynb"), nb, "02_layer_dump.ipynb")
+    refused = grader.reference_refusals(copy, "02_layer_dump.ipynb")
+    assert refused == {"const_nodes": ["layers.first_layer_variables"], "mult_adds": []}
+    assert grader.reference_refusals(
+        grader.grading_notebook(
+            instructor("02_layer_dump.ipynb"), stamped("02_layer_dump.ipynb"), "02_layer_dump.ipynb"
+        )[0],
+        "02_layer_dump.ipynb",
+    ) == {"const_nodes": [], "mult_adds": []}
 
 
 def test_wrong_or_malformed_values_fail():
