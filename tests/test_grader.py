@@ -468,6 +468,31 @@ def test_the_grading_copy_keeps_the_student_s_cells_and_restores_the_instructor_
     assert warnings == [f"cell id c10e appears twice: cell {ids.index('c10e') + 1} is graded as a cell you added"]
 
 
+def test_a_tagged_scratch_copy_never_takes_the_place_of_the_next_moved_exercise():
+    ours = instructor("10_accuracy_vs_cost.ipynb")
+    nb = stamped("10_accuracy_vs_cost.ipynb")
+    ids = [c.get("id") for c in nb["cells"]]
+    first, second = nb["cells"][ids.index("c07e")], nb["cells"][ids.index("c09e")]
+    first["source"], second["source"], second["id"] = "top_k = 1\n", "cost = 2\n", "moved-b"  # cut and paste
+    scratch = {**first, "id": "scratch", "source": "x = 0\n"}  # a copy of the first exercise, tag kept
+    nb["cells"].insert(ids.index("c07e") + 1, scratch)
+    pairs, warnings = homework.match_cells(ours, nb)
+    matched = {
+        cell["source"]: cell_id for cell_id, cell in pairs if cell["source"] in ("top_k = 1\n", "cost = 2\n", "x = 0\n")
+    }
+    assert matched == {"top_k = 1\n": "c07e", "x = 0\n": None, "cost = 2\n": "c09e"}
+    assert warnings == ["exercise cell c09e found by its tag and position (its id is 'moved-b' in the submission)"]
+    moved = stamped("10_accuracy_vs_cost.ipynb")  # a moved cell above the markdown before it is still found
+    cells = moved["cells"]
+    k = [c.get("id") for c in cells].index("c09e")
+    cell = cells.pop(k)
+    cell["id"], cell["source"] = "moved-b", "cost = 2\n"
+    above = max(i for i in range(k) if cells[i]["cell_type"] == "code")
+    cells.insert(above + 1, cell)
+    pairs, _ = homework.match_cells(ours, moved)
+    assert [cell_id for cell_id, c in pairs if c["source"] == "cost = 2\n"] == ["c09e"]
+
+
 def test_reports_written_answers_manual_marks_and_same_named_submissions(tmp_path):
     import csv
 
