@@ -249,7 +249,9 @@ def run(command: list[str], *, timeout: float, log: Path, watch: Path | None = N
 
 def disk_usage(folder: Path) -> int:
     """Bytes allocated on disk under ``folder`` (links counted as links, never followed); more than
-    :data:`DISK_ENTRIES` files and folders count as more than :data:`DISK_LIMIT`."""
+    :data:`DISK_ENTRIES` files and folders count as more than :data:`DISK_LIMIT`, and so does a
+    folder the grader may not list (the sandbox's user is the grader's: a submission can take the
+    read bit off a folder of its own to hide what it writes there)."""
     total, seen, todo = 0, 0, [str(folder)]
     while todo:
         try:
@@ -265,7 +267,9 @@ def disk_usage(folder: Path) -> int:
                     total += info.st_blocks * 512
                     if stat.S_ISDIR(info.st_mode):
                         todo.append(entry.path)
-        except OSError:
+        except PermissionError:
+            return DISK_LIMIT + 1
+        except OSError:  # removed while it was measured
             continue
     return total
 
@@ -306,9 +310,15 @@ def printable(text: str) -> str:
 
 
 def remove_tree(path: Path) -> None:
-    """Delete a folder however deep or odd its content (``rm -rf`` walks without recursion limits);
-    never raises."""
+    """Delete a folder however deep or odd its content (``rm -rf`` walks without recursion limits),
+    folders the grader may not list or change included (their owner's bits are put back first:
+    the sandbox's user is the grader's, so a submission can take them off); never raises. Call it
+    once nothing writes there any more (the sandbox is gone)."""
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "check": False, "timeout": 300}
     try:
-        subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], check=False, timeout=300)
+        subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], **quiet)
+        if os.path.lexists(path):  # chmod -R never follows a link below the folder named
+            subprocess.run(["chmod", "-R", "u+rwx", "--", str(path)], **quiet)
+            subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], **quiet)
     except (OSError, subprocess.SubprocessError):
         pass

@@ -9,6 +9,7 @@ import ast
 import json
 import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -382,6 +383,43 @@ def test_a_deep_tree_is_removed_without_raising(tmp_path):
 
     sandbox.remove_tree(top)
     assert not top.exists()
+
+
+UNLISTABLE = """
+import os, sys
+sys.path.insert(0, sys.argv[2])
+from pathlib import Path
+from helpers import sandbox
+top = Path(sys.argv[1])
+hidden = top / "work" / "hidden"
+hidden.mkdir(parents=True)
+(hidden / "f").write_bytes(b"x" * (1 << 20))
+os.chmod(hidden, 0o300)  # what a submission can do: its own folder, listable by nobody but root
+print(sandbox.disk_usage(top) > sandbox.DISK_LIMIT)
+sandbox.remove_tree(top)
+print(os.path.lexists(top))
+"""
+
+
+def test_a_folder_the_grader_may_not_list_counts_as_full_and_is_removed():
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    top = Path(tempfile.mkdtemp()) / "scratch"  # below a folder the grader's user may enter
+    top.parent.chmod(0o755)
+    command = [sys.executable, "-c", UNLISTABLE, str(top), str(REPO)]
+    if os.geteuid() == 0:  # root lists every folder: run it as a user that cannot
+        if not shutil.which("setpriv"):
+            pytest.skip("running as root without setpriv to drop privileges")
+        os.chown(top.parent, 65534, 65534)
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert done.stdout.split() == ["True", "False"], done.stdout + done.stderr
+    finally:
+        subprocess.run(["rm", "-rf", str(top.parent)], check=False)
 
 
 def test_report_text_cannot_draw_on_the_terminal_and_pages_never_collide():
