@@ -528,9 +528,12 @@ def read_manual(path: str | Path) -> dict[tuple[str, str], tuple[float | None, s
 def merge_manual(results: list[dict], marks: dict[tuple[str, str], tuple[float | None, str]]) -> list[dict]:
     """The results with a person's marks of their written answers (:func:`read_manual`) merged in;
     a mark for a submission or question not in the batch is an error (a typo loses no marks)."""
-    known = {(r["submission"], w["cell_id"]) for r in results for w in r.get("written", [])}
-    if stray := sorted(set(marks) - known):
+    known = {(r["submission"], w["cell_id"]): w["max_points"] for r in results for w in r.get("written", [])}
+    if stray := sorted(set(marks) - set(known)):
         raise WorkbookError(f"marks for a submission or question not in this batch: {stray[0][0]} {stray[0][1]}")
+    for key, (points, _) in sorted(marks.items()):  # the question's own points, whatever the file's column says
+        if points is not None and points > known[key]:
+            raise WorkbookError(f"marks of {points} for {key[0]} {key[1]}: more than its {known[key]} points")
     merged = []
     for r in results:
         written = []

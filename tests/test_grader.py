@@ -607,6 +607,13 @@ def test_reports_written_answers_manual_marks_and_same_named_submissions(tmp_pat
         writer.writerows(rows)
     with pytest.raises(WorkbookError, match="line 3: points 5 outside 0..2"):
         grader.read_manual(tmp_path / "bad.csv")
+    rows[1]["max_points"] = "9"  # the file's column edited (or a sort that moved it): the question's 2 still hold
+    with open(tmp_path / "raised.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, grader.MANUAL_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(WorkbookError, match=r"marks of 5 for .*bob.* c16a: more than its 2 points"):
+        grader.merge_manual(results, grader.read_manual(tmp_path / "raised.csv"))
     assert grader.csv_cell("=1+1") == "'=1+1" and grader.csv_cell("-3") == "'-3" and grader.csv_cell(3) == 3
 
 
