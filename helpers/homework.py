@@ -151,6 +151,10 @@ def exercise_cells(nb) -> dict[str, dict]:
     return {cell["id"]: cell for cell in nb["cells"] if EXERCISE_TAG in _tags(cell) and cell.get("id")}
 
 
+# tags a cell the student added never keeps in the grading copy: the grader's extract cells, and
+# papermill's (a copied parameters cell above the instructor's would have fast mode injected after
+# it, then switched off again by the instructor's: a full run, past the time limit)
+GRADER_TAGS = ("extract", "parameters", "injected-parameters")
 ORIGIN = "origin"  # grading copy: the cell's metadata[STAMP][ORIGIN] is "student" for the student's code
 
 
@@ -225,7 +229,7 @@ def grading_copy(instructor, submission) -> tuple[dict, list[str]]:
             cell["id"] = new_id
             cell["source"] = _source(theirs)
             metadata = cell.setdefault("metadata", {})
-            metadata["tags"] = [t for t in _tags(cell) if t != "extract"]  # the grader's own tag
+            metadata["tags"] = [t for t in _tags(cell) if t not in GRADER_TAGS]
             metadata[STAMP] = {ORIGIN: "student"}
             taken.add(new_id)
         elif EXERCISE_TAG in _tags(ours[cell_id]):

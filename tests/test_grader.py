@@ -506,6 +506,19 @@ def test_the_grading_copy_keeps_the_student_s_cells_and_restores_the_instructor_
     assert warnings == [f"cell id c10e appears twice: cell {ids.index('c10e') + 1} is graded as a cell you added"]
 
 
+def test_an_added_cell_never_keeps_papermill_s_or_the_grader_s_tags():
+    nb = stamped()
+    parameters = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+    for number, tag in enumerate(("parameters", "injected-parameters", "extract")):  # copied above the Setup
+        nb["cells"].insert(0, {**parameters, "id": f"copy{number}", "metadata": {"tags": [tag, "mine"]}})
+    copy, _ = homework.grading_copy(instructor("01_classify.ipynb"), nb)
+    assert [c["metadata"]["tags"] for c in copy["cells"][:3]] == [["mine"]] * 3
+    tagged = [
+        c["id"] for c in copy["cells"] if {"parameters", "injected-parameters"} & set(c["metadata"].get("tags", []))
+    ]
+    assert tagged == [parameters["id"]]  # papermill injects fast mode after the instructor's cell only
+
+
 def test_a_tagged_scratch_copy_never_takes_the_place_of_the_next_moved_exercise():
     ours = instructor("10_accuracy_vs_cost.ipynb")
     nb = stamped("10_accuracy_vs_cost.ipynb")
