@@ -299,16 +299,25 @@ def question_of(nb, index: int) -> str:
 
 def written_answers(instructor, submission) -> list[dict]:
     """One row per written question (markdown cell tagged ``exercise``) of the instructor notebook:
-    ``cell_id``, ``question``, the student's ``answer`` (found as :func:`match_cells` finds cells),
+    ``cell_id``, ``question``, the student's ``answer`` (found as :func:`match_cells` finds cells,
+    with the markdown cells the student added right below it: a split cell, an answer written under
+    the placeholder),
     ``answered`` (anything besides the placeholder), ``points`` (None: a person marks it) and
     ``max_points`` (the cell's nbgrader points)."""
     pairs, _ = match_cells(instructor, submission)
-    theirs = {cell_id: cell for cell_id, cell in pairs if cell_id}
+    theirs: dict[str, list[str]] = {}  # the answer cell, and the markdown cells the student added below it
+    last = None
+    for cell_id, cell in pairs:
+        if cell_id:
+            last = cell_id
+            theirs[cell_id] = [_source(cell).strip()]
+        elif last in theirs and cell.get("cell_type") == "markdown" and _source(cell).strip():
+            theirs[last].append(_source(cell).strip())  # a split cell, or an answer written below the placeholder
     rows = []
     for index, cell in enumerate(instructor["cells"]):
         if cell["cell_type"] != "markdown" or EXERCISE_TAG not in _tags(cell):
             continue
-        answer = _source(theirs[cell["id"]]).strip() if cell.get("id") in theirs else ""
+        answer = "\n\n".join(theirs.get(cell.get("id"), [])).strip()
         points = cell.get("metadata", {}).get("nbgrader", {}).get("points", WRITTEN_POINTS)
         rows.append(
             {

@@ -506,6 +506,24 @@ def test_the_grading_copy_keeps_the_student_s_cells_and_restores_the_instructor_
     assert warnings == [f"cell id c10e appears twice: cell {ids.index('c10e') + 1} is graded as a cell you added"]
 
 
+def test_a_written_answer_below_the_placeholder_or_split_in_two_reaches_the_marker():
+    ours = instructor("01_classify.ipynb")
+    first = next(
+        c["id"] for c in ours["cells"] if c["cell_type"] == "markdown" and "exercise" in c["metadata"].get("tags", [])
+    )
+    nb = stamped()
+    k = [c.get("id") for c in nb["cells"]].index(first)
+    added = {"cell_type": "markdown", "id": "below", "metadata": {}, "source": "TensorFlow, because of the graph."}
+    nb["cells"].insert(k + 1, added)  # the placeholder left as it was, the answer in a cell of its own
+    row = next(r for r in homework.written_answers(ours, nb) if r["cell_id"] == first)
+    assert row["answered"] and row["answer"].endswith("TensorFlow, because of the graph.")
+    nb["cells"][k]["source"] = "First half,"  # split in JupyterLab: the second half is a new cell, tag kept
+    nb["cells"][k + 1] = {**nb["cells"][k], "id": "second", "source": "second half."}
+    rows = homework.written_answers(ours, nb)
+    assert next(r for r in rows if r["cell_id"] == first)["answer"] == "First half,\n\nsecond half."
+    assert [r["answered"] for r in rows] == [True] + [False] * (len(rows) - 1)
+
+
 def test_an_added_cell_never_keeps_papermill_s_or_the_grader_s_tags():
     nb = stamped()
     parameters = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
