@@ -344,13 +344,12 @@ def grade(
             why = ""
         why = why or _first_error(executed) or "its extract cell did not run"
         checks = []
-        exercises = {probe.cell for probe in judge.PROBES.get(notebook, [])}
-        added = [code for cell_id, code in homework.student_sources(nb).items() if cell_id not in exercises]
+        refusals = reference_refusals(nb, notebook)
         for probe in judge.PROBES.get(notebook, []):
             values, error = _read_answers(work, probe.name)
             with _JUDGING, native_log.filtered():  # 06/08's references import TensorFlow: no start-up lines
                 rows = judge.verdicts(probe, inputs[probe.name], values, error or why)
-            if uses := judge.reference_uses(probe, [sources.get(probe.cell, ""), *added]):
+            if uses := refusals[probe.name]:
                 rows = judge.refused(rows, uses)
                 warnings.append(f"{probe.name}: {rows[0]['error']}")
             checks += rows
@@ -361,6 +360,19 @@ def grade(
     for check in checks:  # reasons may quote what the submission printed: no control characters
         check["error"], check["message"] = sandbox.printable(check["error"]), sandbox.printable(check["message"])
     return result_of(submission, checks, warnings, homework.written_answers(instructor, submission.nb))
+
+
+def reference_refusals(nb: dict, notebook: str) -> dict[str, list[str]]:
+    """``probe name -> the references its exercise uses`` (:func:`judge.reference_uses`) in a grading
+    copy: the exercise cell first, then every other cell of the student's (the cells added and the
+    other exercises: any of them can supply a helper)."""
+    theirs = homework.student_sources(nb)
+    return {
+        probe.name: judge.reference_uses(
+            probe, [theirs.get(probe.cell, ""), *(code for cell_id, code in theirs.items() if cell_id != probe.cell)]
+        )
+        for probe in judge.PROBES.get(notebook, [])
+    }
 
 
 def result_of(submission: Submission, checks: list[dict], warnings: list[str], written: list[dict]) -> dict:
@@ -519,9 +531,12 @@ def read_manual(path: str | Path) -> dict[tuple[str, str], tuple[float | None, s
 def merge_manual(results: list[dict], marks: dict[tuple[str, str], tuple[float | None, str]]) -> list[dict]:
     """The results with a person's marks of their written answers (:func:`read_manual`) merged in;
     a mark for a submission or question not in the batch is an error (a typo loses no marks)."""
-    known = {(r["submission"], w["cell_id"]) for r in results for w in r.get("written", [])}
-    if stray := sorted(set(marks) - known):
+    known = {(r["submission"], w["cell_id"]): w["max_points"] for r in results for w in r.get("written", [])}
+    if stray := sorted(set(marks) - set(known)):
         raise WorkbookError(f"marks for a submission or question not in this batch: {stray[0][0]} {stray[0][1]}")
+    for key, (points, _) in sorted(marks.items()):  # the question's own points, whatever the file's column says
+        if points is not None and points > known[key]:
+            raise WorkbookError(f"marks of {points} for {key[0]} {key[1]}: more than its {known[key]} points")
     merged = []
     for r in results:
         written = []

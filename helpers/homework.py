@@ -151,6 +151,10 @@ def exercise_cells(nb) -> dict[str, dict]:
     return {cell["id"]: cell for cell in nb["cells"] if EXERCISE_TAG in _tags(cell) and cell.get("id")}
 
 
+# tags a cell the student added never keeps in the grading copy: the grader's extract cells, and
+# papermill's (a copied parameters cell above the instructor's would have fast mode injected after
+# it, then switched off again by the instructor's: a full run, past the time limit)
+GRADER_TAGS = ("extract", "parameters", "injected-parameters")
 ORIGIN = "origin"  # grading copy: the cell's metadata[STAMP][ORIGIN] is "student" for the student's code
 
 
@@ -158,7 +162,9 @@ def match_cells(instructor, submission) -> tuple[list[tuple[str | None, dict]], 
     """The submission's cells in its order, each with the id of the instructor cell it is (None for
     a cell the student added), and warnings. A cell is the instructor's by id; an ``exercise`` cell
     whose id changed (cut and paste) is the first unmatched exercise cell of its type after the
-    instructor cell above it; a second cell with an id already seen is one the student added."""
+    instructor cell above it, those that lie between the instructor cells around them matched first
+    (so a tagged copy of one exercise kept below it never takes the place of the next, moved one);
+    a second cell with an id already seen is one the student added."""
     ours = {cell.get("id"): cell for cell in instructor["cells"]}
     order = [cell.get("id") for cell in instructor["cells"]]
     warnings, seen, pairs = [], set(), []
@@ -170,24 +176,30 @@ def match_cells(instructor, submission) -> tuple[list[tuple[str | None, dict]], 
         seen.add(cell_id)
         pairs.append((cell_id if cell_id in ours else None, cell))
     placed = {cell_id for cell_id, _ in pairs if cell_id}
-    above = -1  # index in the instructor notebook of the last instructor cell so far
-    for k, (cell_id, cell) in enumerate(pairs):
-        if cell_id:
-            above = order.index(cell_id)
-            continue
-        if EXERCISE_TAG not in _tags(cell):
-            continue
-        candidates = [
-            i
-            for i in order[above + 1 :]
-            if i not in placed and EXERCISE_TAG in _tags(ours[i]) and ours[i]["cell_type"] == cell["cell_type"]
-        ]
-        if candidates:
-            pairs[k] = (candidates[0], cell)
-            placed.add(candidates[0])
-            above = order.index(candidates[0])
-            found = f"exercise cell {candidates[0]} found by its tag and position"
-            warnings.append(f"{found} (its id is {cell.get('id')!r} in the submission)")
+    by_id = [order.index(cell_id) if cell_id else None for cell_id, _ in pairs]
+    found: dict[int, str] = {}
+    for bounded in (True, False):  # first the cells that sit between the instructor cells around theirs
+        above = -1  # index in the instructor notebook of the last instructor cell so far
+        for k, (_, cell) in enumerate(pairs):
+            if by_id[k] is not None or k in found:
+                above = by_id[k] if by_id[k] is not None else order.index(found[k])
+                continue
+            if EXERCISE_TAG not in _tags(cell):
+                continue
+            below = next((i for i in by_id[k + 1 :] if i is not None), len(order)) if bounded else len(order)
+            candidates = [
+                i
+                for i in order[above + 1 : max(below, above + 1)]
+                if i not in placed and EXERCISE_TAG in _tags(ours[i]) and ours[i]["cell_type"] == cell["cell_type"]
+            ]
+            if candidates:
+                found[k] = candidates[0]
+                placed.add(candidates[0])
+                above = order.index(candidates[0])
+    for k, cell_id in sorted(found.items()):
+        pairs[k] = (cell_id, pairs[k][1])
+        where = f"its id is {pairs[k][1].get('id')!r} in the submission"
+        warnings.append(f"exercise cell {cell_id} found by its tag and position ({where})")
     return pairs, warnings
 
 
@@ -217,7 +229,7 @@ def grading_copy(instructor, submission) -> tuple[dict, list[str]]:
             cell["id"] = new_id
             cell["source"] = _source(theirs)
             metadata = cell.setdefault("metadata", {})
-            metadata["tags"] = [t for t in _tags(cell) if t != "extract"]  # the grader's own tag
+            metadata["tags"] = [t for t in _tags(cell) if t not in GRADER_TAGS]
             metadata[STAMP] = {ORIGIN: "student"}
             taken.add(new_id)
         elif EXERCISE_TAG in _tags(ours[cell_id]):
@@ -287,16 +299,25 @@ def question_of(nb, index: int) -> str:
 
 def written_answers(instructor, submission) -> list[dict]:
     """One row per written question (markdown cell tagged ``exercise``) of the instructor notebook:
-    ``cell_id``, ``question``, the student's ``answer`` (found as :func:`match_cells` finds cells),
+    ``cell_id``, ``question``, the student's ``answer`` (found as :func:`match_cells` finds cells,
+    with the markdown cells the student added right below it: a split cell, an answer written under
+    the placeholder),
     ``answered`` (anything besides the placeholder), ``points`` (None: a person marks it) and
     ``max_points`` (the cell's nbgrader points)."""
     pairs, _ = match_cells(instructor, submission)
-    theirs = {cell_id: cell for cell_id, cell in pairs if cell_id}
+    theirs: dict[str, list[str]] = {}  # the answer cell, and the markdown cells the student added below it
+    last = None
+    for cell_id, cell in pairs:
+        if cell_id:
+            last = cell_id
+            theirs[cell_id] = [_source(cell).strip()]
+        elif last in theirs and cell.get("cell_type") == "markdown" and _source(cell).strip():
+            theirs[last].append(_source(cell).strip())  # a split cell, or an answer written below the placeholder
     rows = []
     for index, cell in enumerate(instructor["cells"]):
         if cell["cell_type"] != "markdown" or EXERCISE_TAG not in _tags(cell):
             continue
-        answer = _source(theirs[cell["id"]]).strip() if cell.get("id") in theirs else ""
+        answer = "\n\n".join(theirs.get(cell.get("id"), [])).strip()
         points = cell.get("metadata", {}).get("nbgrader", {}).get("points", WRITTEN_POINTS)
         rows.append(
             {

@@ -21,6 +21,8 @@ hidden tests live here, not in anything a submission can read.
 
 from __future__ import annotations
 
+import ast
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -1290,50 +1292,192 @@ def refused(rows: list[dict], uses: list[str]) -> list[dict]:
     return [{**row, "passed": False, "error": why, "message": why} for row in rows]
 
 
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
+
+
+def _targets(node) -> set[str]:
+    """The plain names an assignment target binds."""
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} if node is not None else set()
+
+
+def _locals_of(scope) -> set[str]:
+    """The names a function or lambda binds itself (its arguments and every name it assigns, which
+    Python makes local for the whole body), less those it declares ``global``/``nonlocal``."""
+    args = scope.args
+    found = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg] if a}
+    declared: set[str] = set()
+    todo = list(scope.body) if isinstance(scope.body, list) else [scope.body]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.Global | ast.Nonlocal):
+            declared |= set(node.names)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            found.add(node.id)
+        elif isinstance(node, _SCOPES):
+            found.add(getattr(node, "name", ""))
+            continue  # a nested scope's names are its own
+        elif isinstance(node, ast.alias):
+            found.add(node.asname or node.name.split(".")[0])
+        todo += ast.iter_child_nodes(node)
+    return found - declared
+
+
+def _loads(node, local: frozenset[str]) -> set[str]:
+    """The names ``node`` reads from outside: every loaded name except those bound by an enclosing
+    function (its locals), loop (``for`` target, in its body), ``with ... as``, ``except ... as`` or
+    comprehension (its targets, past its first iterable); ``x += 1`` reads ``x``."""
+    found: set[str] = set()
+
+    def walk(n, bound: frozenset[str]) -> None:
+        if isinstance(n, ast.Name):
+            if n.id not in bound and not isinstance(n.ctx, ast.Store):
+                found.add(n.id)
+        elif isinstance(n, ast.AugAssign):
+            if isinstance(n.target, ast.Name) and n.target.id not in bound:
+                found.add(n.target.id)
+            walk(n.target, bound), walk(n.value, bound)
+        elif isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            for part in [*n.args.defaults, *[d for d in n.args.kw_defaults if d], *getattr(n, "decorator_list", [])]:
+                walk(part, bound)
+            inner = bound | _locals_of(n)
+            for part in n.body if isinstance(n.body, list) else [n.body]:
+                walk(part, inner)
+        elif isinstance(n, _COMPREHENSIONS):
+            names = frozenset(set().union(*(_targets(g.target) for g in n.generators)))
+            walk(n.generators[0].iter, bound)
+            for child in ast.iter_child_nodes(n):
+                if child is not n.generators[0]:
+                    walk(child, bound | names)
+            for cond in n.generators[0].ifs:
+                walk(cond, bound | names)
+        elif isinstance(n, ast.For | ast.AsyncFor):
+            walk(n.iter, bound)
+            for part in [*n.body, *n.orelse]:
+                walk(part, bound | _targets(n.target))
+        elif isinstance(n, ast.With | ast.AsyncWith):
+            names = frozenset(set().union(*(_targets(item.optional_vars) for item in n.items)))
+            for item in n.items:
+                walk(item.context_expr, bound)
+            for part in n.body:
+                walk(part, bound | names)
+        elif isinstance(n, ast.ExceptHandler):
+            if n.type is not None:
+                walk(n.type, bound)
+            for part in n.body:
+                walk(part, bound | ({n.name} if n.name else set()))
+        else:
+            for child in ast.iter_child_nodes(n):
+                walk(child, bound)
+
+    walk(node, local)
+    return found
+
+
+def _free(tree) -> set[str]:
+    """The names a cell reads that it has not bound itself before (in an unconditional top-level
+    assignment, import or definition of an earlier statement): what another cell can supply."""
+    bound: set[str] = set()
+    free: set[str] = set()
+    for statement in tree.body:
+        free |= _loads(statement, frozenset(bound))
+        if isinstance(statement, ast.Assign):
+            bound |= set().union(*(_targets(t) for t in statement.targets if isinstance(t, ast.Name | ast.Tuple)))
+        elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+            bound |= _targets(statement.target)
+        elif isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(statement.name)
+    return free
+
+
+def _supplies(tree) -> tuple[set[str], bool]:
+    """The names a cell binds for other cells (imports from outside ``helpers`` excluded: numpy
+    carries no reference), and whether it changes a shared object (an attribute or item stored on a
+    name it did not bind itself, ``setattr`` or ``exec``), which can hand any cell anything."""
+    names: set[str] = set()
+    changed: set[str] = set()  # the names whose objects get an attribute or item stored
+    mutates = False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Import):
+            names |= {a.asname or a.name.split(".")[0] for a in node.names if a.name.split(".")[0] == "helpers"}
+        elif isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").split(".")[0] == "helpers"):
+            names |= {a.asname or a.name for a in node.names}
+        elif isinstance(node, ast.Attribute | ast.Subscript) and isinstance(node.ctx, ast.Store):
+            root = node.value
+            while isinstance(root, ast.Attribute | ast.Subscript | ast.Call):
+                root = root.func if isinstance(root, ast.Call) else root.value
+            changed.add(root.id if isinstance(root, ast.Name) else "")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("setattr", "exec"):
+            mutates = True
+    return names, mutates or bool(changed - names)
+
+
 def _feeding(trees: list) -> list:
-    """``trees[0]`` and those of ``trees[1:]`` that define a name it uses, directly or through another."""
-    import ast
-
-    def names(tree, store: bool) -> set[str]:
-        found = set()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) == store:
-                found.add(node.id)
-            elif store and isinstance(node, ast.FunctionDef | ast.ClassDef):
-                found.add(node.name)
-            elif store and isinstance(node, ast.alias):
-                found.add(node.asname or node.name.split(".")[0])
-        return found
-
+    """``trees[0]`` and those of ``trees[1:]`` that supply a name it reads from outside (bound in an
+    earlier statement of its own, a loop variable or a function's local is its own), directly or
+    through another, or that change shared objects."""
     if not trees:
         return []
-    kept, used, rest = [trees[0]], names(trees[0], False), list(trees[1:])
+    kept, used, rest = [trees[0]], _free(trees[0]), list(trees[1:])
     grew = True
     while grew:
         grew = False
         for tree in list(rest):
-            if names(tree, True) & used:
+            names, mutates = _supplies(tree)
+            if mutates or names & used:
                 kept.append(tree)
-                used |= names(tree, False)
+                used |= _free(tree)
                 rest.remove(tree)
                 grew = True
     return kept
 
 
+@functools.cache
+def _bindings(module: str) -> dict[str, str]:
+    """What ``helpers.<module>`` binds by importing it from the workbook: ``{"ranking": "ranking"}``
+    for ``from . import ranking``, ``{"softmax": "ranking.softmax"}`` for ``from .ranking import
+    softmax`` (read from its code, not imported)."""
+    from .paths import REPO
+
+    try:
+        tree = ast.parse((REPO / "helpers" / f"{module}.py").read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return {}
+    bound: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").split(".")[0] == "helpers"):
+            inner = (node.module or "").split(".")
+            inner = inner[1:] if inner[0] == "helpers" else inner
+            for a in node.names:
+                bound[a.asname or a.name] = f"{inner[0]}.{a.name}" if inner and inner[0] else a.name
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.startswith("helpers.") and a.asname:
+                    bound[a.asname] = a.name.split(".")[1]
+    return bound
+
+
 def reference_uses(probe: Probe, sources: list[str]) -> list[str]:
     """The entries of ``probe.references`` that the student's code uses: ``sources[0]`` is the
-    exercise cell, the others are cells the student added, scanned when they define a name the
-    exercise uses (a helper; a cell that only compares with the reference is theirs). Found: the function
-    as an attribute of its module however imported (``ranking.softmax``, ``helpers.ranking.softmax``,
-    an alias, ``from helpers.ranking import softmax``), the module handed to a call
-    (``getattr(ranking, ...)``, ``vars(ranking)``) or its ``__dict__``; for ``"name()"``, the
-    notebook's object ``name`` used other than through its attributes (``block.expand`` is fine)."""
-    import ast
-
+    exercise cell, the others are the student's other cells (added ones, other exercises), scanned
+    when they supply a name the exercise reads from outside (a helper; a cell that only compares
+    with the reference is theirs, and so is one that binds a loop variable or ``np`` the exercise
+    binds or imports itself) or change shared objects. Found: the function as an attribute of its
+    module however reached (``ranking.softmax``, ``helpers.ranking.softmax``, an import alias,
+    ``from helpers.ranking import softmax``, through another workbook module that imports it:
+    ``helpers.tflite.ranking.softmax``), the module itself used other than through an attribute
+    (``r = ranking``, ``getattr(ranking, ...)``, ``vars(ranking)``) or its ``__dict__``, the package
+    ``helpers`` used bare; for ``"name()"``, the notebook's object ``name`` used other than through
+    its attributes (``block.expand`` is fine)."""
     from .answers import python_source
 
     wanted = [tuple(r.split(".", 1)) for r in probe.references if not r.endswith("()")]
     objects = {r[:-2] for r in probe.references if r.endswith("()")}
+    modules = {m for m, _ in wanted}
     bare = {f: f"{m}.{f}" for m, f in wanted}
     trees = []
     for source in sources:
@@ -1350,8 +1494,16 @@ def reference_uses(probe: Probe, sources: list[str]) -> list[str]:
         or (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store))
     }
     found: set[str] = set()
+
+    def reached(origin: str) -> None:
+        """A workbook name reached: a wanted module (``"ranking"``) or function (``"ranking.softmax"``)."""
+        if "." in origin:
+            found.update({origin} & set(probe.references))
+        elif origin in modules:
+            found.update(f"{m}.{f}" for m, f in wanted if m == origin)
+
     for tree in trees:
-        aliases = {module: module for module, _ in wanted}  # the notebooks' own `from helpers import ranking`
+        aliases = {module: module for module in modules if module not in defined}  # `from helpers import ranking`
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 aliases |= {
@@ -1362,21 +1514,57 @@ def reference_uses(probe: Probe, sources: list[str]) -> list[str]:
                 for a in node.names:
                     if not inner:
                         aliases[a.asname or a.name] = a.name
-                    found |= {f"{m}.{f}" for m, f in wanted if inner == [m] and a.name in (f, "*")}
+                    elif a.name == "*":
+                        found |= {f"{m}.{f}" for m, f in wanted if inner == [m]}
+                        for origin in _bindings(inner[0]).values():
+                            reached(origin)
+                    else:
+                        origin = f"{inner[0]}.{a.name}" if inner[0] in modules else _bindings(inner[0]).get(a.name, "")
+                        if origin in modules or origin.split(".")[0] in modules:
+                            aliases[a.asname or a.name] = origin
+                            if "." in origin:
+                                reached(origin)
+
         parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+
+        def denotes(node, aliases: dict[str, str] = aliases) -> str | None:
+            """The workbook module (or ``"helpers"``) a name or attribute chain stands for, if any."""
+            if isinstance(node, ast.Name):
+                if node.id == "helpers" and "helpers" not in defined:
+                    return "helpers"
+                return aliases.get(node.id) if "." not in aliases.get(node.id, ".") else None
+            if isinstance(node, ast.Attribute):
+                inner = denotes(node.value, aliases)
+                if inner == "helpers":
+                    return node.attr
+                if inner is not None:
+                    origin = _bindings(inner).get(node.attr, "")
+                    return origin if origin and "." not in origin else None
+            return None
+
         for node in ast.walk(tree):
             parent = parents.get(node)
-            module = None
-            if isinstance(node, ast.Name) and node.id in aliases:
-                module = aliases[node.id]
-            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "helpers":
-                module = node.attr
+            module = denotes(node) if not (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)) else None
             if module is not None:
                 attribute = parent.attr if isinstance(parent, ast.Attribute) and parent.value is node else None
-                handed = attribute is None and isinstance(parent, ast.Call) and node in parent.args
-                for m, f in wanted:
-                    if m == module and (attribute in (f, "__dict__") or handed):
-                        found.add(f"{m}.{f}")
+                if attribute is None:  # the module itself used: handed, assigned, put in a list, ...
+                    if module == "helpers":
+                        found |= {f"{m}.{f}" for m, f in wanted}
+                    else:
+                        reached(module)
+                        for origin in _bindings(module).values():
+                            reached(origin)
+                elif attribute == "__dict__" or module in modules:
+                    if attribute == "__dict__":
+                        reached(module)
+                    else:
+                        reached(f"{module}.{attribute}")
+                elif module != "helpers":
+                    origin = _bindings(module).get(attribute, "")
+                    if "." in origin:
+                        reached(origin)
+            if isinstance(node, ast.Name) and node.id in aliases and "." in aliases[node.id] and node.id not in defined:
+                reached(aliases[node.id])
             if isinstance(node, ast.Name) and node.id in bare and node.id not in defined:
                 found.add(bare[node.id])  # the notebook's `from helpers.layers import first_layer_variables`
             if isinstance(node, ast.Name) and node.id in objects and not isinstance(node.ctx, ast.Store):

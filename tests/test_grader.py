@@ -9,6 +9,7 @@ import ast
 import json
 import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -168,6 +169,17 @@ REFERENCE_CALLS = [
     ("08_mobilenet_v2_tfnn.ipynb", "f = block.call\nout = f(block_input)\n"),
     ("09_weight_imprinting.ipynb", "def imprint(e, l, n):\n    return helpers.imprinting.imprint_weights(e, l, n)\n"),
     ("02_layer_dump.ipynb", "rows = [(r['name'], r['shape']) for r in first_layer_variables(first, 'slim')]\n"),
+    # no name built at run time in these: the module assigned, reached through another workbook module
+    ("01_classify.ipynb", "r = ranking\nprobabilities = r.softmax(logits)\n"),
+    ("01_classify.ipynb", "s = [ranking][0].softmax\nprobabilities = s(logits)\n"),
+    ("01_classify.ipynb", "import helpers\nprobabilities = helpers.classifier.ranking.softmax(logits)\n"),
+    ("01_classify.ipynb", "from helpers.tflite import ranking as q\nprobabilities = q.softmax(logits)\n"),
+    ("01_classify.ipynb", "import helpers.tflite as t\nprobabilities = t.ranking.softmax(logits)\n"),
+    ("01_classify.ipynb", "import helpers\nh = helpers\nprobabilities = h.ranking.softmax(logits)\n"),
+    (
+        "03_bn_folding.ipynb",
+        "from helpers import bench\nr = bench.bn_fold.fold(w, gamma, beta, mean, variance, 1e-3)\n",
+    ),
 ]
 
 
@@ -187,8 +199,38 @@ def test_own_code_of_the_same_names_is_not_a_reference_call():
     assert judge.reference_uses(probe, [exercise, helper]) == ["ranking.softmax"]
     block = judge.PROBES["08_mobilenet_v2_tfnn.ipynb"][0]
     assert judge.reference_uses(block, [block.wrong["no residual"]]) == []  # block.expand.kernel is allowed
+    # a self-check cell that binds the exercise's own loop variable, or imports numpy, supplies it nothing
+    looped = "e = np.exp(logits - logits.max())\nprobabilities = e / e.sum()\nfor i in range(5):\n    print(i)\n"
+    listed = "for i, q in enumerate(ranking.top_k(ranking.softmax(logits), 5)):\n    print(i, q)\n"
+    assert judge.reference_uses(probe, [looped, listed]) == []
+    compared = "import numpy as np\nprint(np.allclose(probabilities, ranking.softmax(logits)))\n"
+    assert judge.reference_uses(probe, [looped, compared]) == []
+    # ... but one that binds a name the exercise reads before binding it, or changes numpy, does
+    early = "probabilities = i(logits)\ni = 0\n"
+    assert judge.reference_uses(probe, [early, "i = ranking.softmax\n"]) == ["ranking.softmax"]
+    patched = "np.soft = ranking.softmax\n"
+    assert judge.reference_uses(probe, ["probabilities = np.soft(logits)\n", patched]) == ["ranking.softmax"]
     rows = judge.refused(judge.verdicts(probe, {}, None, "x"), ["ranking.softmax"])
     assert [r["passed"] for r in rows] == [False] * 3 and "ranking.softmax" in rows[0]["message"]
+
+
+def test_another_exercise_cell_that_imports_the_reference_is_scanned():
+    nb = stamped("02_layer_dump.ipynb")
+    ids = [c.get("id") for c in nb["cells"]]
+    dump, costs = nb["cells"][ids.index("c06e")], nb["cells"][ids.index("c09e")]
+    costs["source"] = "from helpers.layers import first_layer_variables as f\n"  # moved above the first exercise
+    dump["source"] = "rows = [(r['name'], r['shape']) for r in f(first, 'slim')]\n"
+    nb["cells"].remove(costs)
+    nb["cells"].insert(ids.index("c06e"), costs)
+    copy, _ = grader.grading_notebook(instructor("02_layer_dump.ipynb"), nb, "02_layer_dump.ipynb")
+    refused = grader.reference_refusals(copy, "02_layer_dump.ipynb")
+    assert refused == {"const_nodes": ["layers.first_layer_variables"], "mult_adds": []}
+    assert grader.reference_refusals(
+        grader.grading_notebook(
+            instructor("02_layer_dump.ipynb"), stamped("02_layer_dump.ipynb"), "02_layer_dump.ipynb"
+        )[0],
+        "02_layer_dump.ipynb",
+    ) == {"const_nodes": [], "mult_adds": []}
 
 
 def test_wrong_or_malformed_values_fail():
@@ -345,6 +387,43 @@ def test_a_deep_tree_is_removed_without_raising(tmp_path):
     assert not top.exists()
 
 
+UNLISTABLE = """
+import os, sys
+sys.path.insert(0, sys.argv[2])
+from pathlib import Path
+from helpers import sandbox
+top = Path(sys.argv[1])
+hidden = top / "work" / "hidden"
+hidden.mkdir(parents=True)
+(hidden / "f").write_bytes(b"x" * (1 << 20))
+os.chmod(hidden, 0o300)  # what a submission can do: its own folder, listable by nobody but root
+print(sandbox.disk_usage(top) > sandbox.DISK_LIMIT)
+sandbox.remove_tree(top)
+print(os.path.lexists(top))
+"""
+
+
+def test_a_folder_the_grader_may_not_list_counts_as_full_and_is_removed():
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    top = Path(tempfile.mkdtemp()) / "scratch"  # below a folder the grader's user may enter
+    top.parent.chmod(0o755)
+    command = [sys.executable, "-c", UNLISTABLE, str(top), str(REPO)]
+    if os.geteuid() == 0:  # root lists every folder: run it as a user that cannot
+        if not shutil.which("setpriv"):
+            pytest.skip("running as root without setpriv to drop privileges")
+        os.chown(top.parent, 65534, 65534)
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert done.stdout.split() == ["True", "False"], done.stdout + done.stderr
+    finally:
+        subprocess.run(["rm", "-rf", str(top.parent)], check=False)
+
+
 def test_report_text_cannot_draw_on_the_terminal_and_pages_never_collide():
     from helpers import sandbox
 
@@ -429,6 +508,62 @@ def test_the_grading_copy_keeps_the_student_s_cells_and_restores_the_instructor_
     assert warnings == [f"cell id c10e appears twice: cell {ids.index('c10e') + 1} is graded as a cell you added"]
 
 
+def test_a_written_answer_below_the_placeholder_or_split_in_two_reaches_the_marker():
+    ours = instructor("01_classify.ipynb")
+    first = next(
+        c["id"] for c in ours["cells"] if c["cell_type"] == "markdown" and "exercise" in c["metadata"].get("tags", [])
+    )
+    nb = stamped()
+    k = [c.get("id") for c in nb["cells"]].index(first)
+    added = {"cell_type": "markdown", "id": "below", "metadata": {}, "source": "TensorFlow, because of the graph."}
+    nb["cells"].insert(k + 1, added)  # the placeholder left as it was, the answer in a cell of its own
+    row = next(r for r in homework.written_answers(ours, nb) if r["cell_id"] == first)
+    assert row["answered"] and row["answer"].endswith("TensorFlow, because of the graph.")
+    nb["cells"][k]["source"] = "First half,"  # split in JupyterLab: the second half is a new cell, tag kept
+    nb["cells"][k + 1] = {**nb["cells"][k], "id": "second", "source": "second half."}
+    rows = homework.written_answers(ours, nb)
+    assert next(r for r in rows if r["cell_id"] == first)["answer"] == "First half,\n\nsecond half."
+    assert [r["answered"] for r in rows] == [True] + [False] * (len(rows) - 1)
+
+
+def test_an_added_cell_never_keeps_papermill_s_or_the_grader_s_tags():
+    nb = stamped()
+    parameters = next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))
+    for number, tag in enumerate(("parameters", "injected-parameters", "extract")):  # copied above the Setup
+        nb["cells"].insert(0, {**parameters, "id": f"copy{number}", "metadata": {"tags": [tag, "mine"]}})
+    copy, _ = homework.grading_copy(instructor("01_classify.ipynb"), nb)
+    assert [c["metadata"]["tags"] for c in copy["cells"][:3]] == [["mine"]] * 3
+    tagged = [
+        c["id"] for c in copy["cells"] if {"parameters", "injected-parameters"} & set(c["metadata"].get("tags", []))
+    ]
+    assert tagged == [parameters["id"]]  # papermill injects fast mode after the instructor's cell only
+
+
+def test_a_tagged_scratch_copy_never_takes_the_place_of_the_next_moved_exercise():
+    ours = instructor("10_accuracy_vs_cost.ipynb")
+    nb = stamped("10_accuracy_vs_cost.ipynb")
+    ids = [c.get("id") for c in nb["cells"]]
+    first, second = nb["cells"][ids.index("c07e")], nb["cells"][ids.index("c09e")]
+    first["source"], second["source"], second["id"] = "top_k = 1\n", "cost = 2\n", "moved-b"  # cut and paste
+    scratch = {**first, "id": "scratch", "source": "x = 0\n"}  # a copy of the first exercise, tag kept
+    nb["cells"].insert(ids.index("c07e") + 1, scratch)
+    pairs, warnings = homework.match_cells(ours, nb)
+    matched = {
+        cell["source"]: cell_id for cell_id, cell in pairs if cell["source"] in ("top_k = 1\n", "cost = 2\n", "x = 0\n")
+    }
+    assert matched == {"top_k = 1\n": "c07e", "x = 0\n": None, "cost = 2\n": "c09e"}
+    assert warnings == ["exercise cell c09e found by its tag and position (its id is 'moved-b' in the submission)"]
+    moved = stamped("10_accuracy_vs_cost.ipynb")  # a moved cell above the markdown before it is still found
+    cells = moved["cells"]
+    k = [c.get("id") for c in cells].index("c09e")
+    cell = cells.pop(k)
+    cell["id"], cell["source"] = "moved-b", "cost = 2\n"
+    above = max(i for i in range(k) if cells[i]["cell_type"] == "code")
+    cells.insert(above + 1, cell)
+    pairs, _ = homework.match_cells(ours, moved)
+    assert [cell_id for cell_id, c in pairs if c["source"] == "cost = 2\n"] == ["c09e"]
+
+
 def test_reports_written_answers_manual_marks_and_same_named_submissions(tmp_path):
     import csv
 
@@ -505,6 +640,13 @@ def test_reports_written_answers_manual_marks_and_same_named_submissions(tmp_pat
         writer.writerows(rows)
     with pytest.raises(WorkbookError, match="line 3: points 5 outside 0..2"):
         grader.read_manual(tmp_path / "bad.csv")
+    rows[1]["max_points"] = "9"  # the file's column edited (or a sort that moved it): the question's 2 still hold
+    with open(tmp_path / "raised.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, grader.MANUAL_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(WorkbookError, match=r"marks of 5 for .*bob.* c16a: more than its 2 points"):
+        grader.merge_manual(results, grader.read_manual(tmp_path / "raised.csv"))
     assert grader.csv_cell("=1+1") == "'=1+1" and grader.csv_cell("-3") == "'-3" and grader.csv_cell(3) == 3
 
 

@@ -336,6 +336,36 @@ print('forked', n, flush=True)
 """
 
 
+FALLOCATE = """
+import ctypes, errno, os
+fd = os.open("big", os.O_CREAT | os.O_WRONLY)
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.fallocate(fd, 0, ctypes.c_long(0), ctypes.c_long(1 << 20)) == 0:
+    print("fallocate allowed")
+else:
+    print("fallocate refused", ctypes.get_errno() == errno.EOPNOTSUPP)
+os.posix_fallocate(fd, 0, 1 << 20)  # glibc writes the zeros itself when the call is refused
+print("size", os.fstat(fd).st_size, flush=True)
+"""
+
+
+def test_fallocate_is_refused_inside_the_sandbox(tmp_path):
+    """fallocate reserves 64 MB in a millisecond: between two disk measurements (1 s) a submission
+    could fill the host's disk with it; the seccomp filter refuses it (posix_fallocate still works)."""
+    line = sandbox.command_line(
+        [os.path.join(sys.base_prefix, "bin", "python3"), "-c", FALLOCATE],
+        writable=tmp_path / "work",
+        read_only=[],
+        env={},
+        cwd=tmp_path / "work",
+        cpu_seconds=60,
+    )
+    (tmp_path / "work").mkdir()
+    outcome = sandbox.run(line, timeout=60, log=tmp_path / "log.txt")
+    assert outcome.returncode == 0, outcome.tail
+    assert outcome.tail.split() == ["fallocate", "refused", "True", "size", str(1 << 20)], outcome.tail
+
+
 def test_a_fork_bomb_stops_at_the_sandbox_s_task_limit(tmp_path):
     """Under a root grader RLIMIT_NPROC binds nothing (uid 0 is exempt, and the sandbox's uid maps to
     it): the cgroup of the sandbox caps its threads and processes as a whole, and its memory."""
