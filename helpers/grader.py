@@ -173,7 +173,14 @@ def _caches() -> list[Path]:
 
 @contextmanager
 def _batch(workdir: Path | None, use_sandbox: bool):
-    """A temporary folder for one batch (with the sandbox's view of the workbook); always removed."""
+    """A temporary folder for one batch (with the sandbox's view of the workbook); always removed.
+    Never inside the repository: the sandbox's read-only view of the workbook covers it there."""
+    place = Path(workdir or tempfile.gettempdir()).resolve()
+    if use_sandbox and place.is_relative_to(REPO.resolve()):
+        raise WorkbookError(
+            f"the grading folder {place} is inside the repository, which the sandbox shows read-only; "
+            "set TMPDIR to a folder outside it"
+        )
     folder = Path(tempfile.mkdtemp(prefix="grading-", dir=workdir))
     try:
         os.chmod(folder, 0o700)

@@ -9,6 +9,7 @@ import ast
 import json
 import os
 import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -732,3 +733,13 @@ def test_a_deep_dive_without_exercises_is_not_run_and_its_written_answers_are_li
     assert f"{name} has no autograded exercise: not run, written answers only" in result["warnings"]
     assert result["written"] and not any(w["answered"] for w in result["written"])
     assert grader.warm_caches(NOTEBOOKS / name) is None
+
+
+def test_a_temporary_folder_inside_the_repository_is_one_clear_line(monkeypatch):
+    """The sandbox shows the repository read-only, so scratch folders there could not be written:
+    refused before anything runs (a red-team review's every grading failed that way)."""
+    monkeypatch.setenv("TMPDIR", str(REPO / "build"))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # tempfile reads TMPDIR again
+    with pytest.raises(WorkbookError, match="inside the repository, which the sandbox shows read-only"):
+        with grader._batch(None, True):
+            pass
