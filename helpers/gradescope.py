@@ -132,7 +132,7 @@ def build(out: Path) -> list[Path]:
     for source in notebook_list():
         if not judge.PROBES.get(source.name):
             continue
-        target = out / f"{source.name[:2]}_autograder.zip"
+        target = out / f"{source.name.split('_')[0]}_autograder.zip"  # 07, 07b, ...: never two alike
         with zipfile.ZipFile(target, "w") as archive:
             scripts = {
                 "setup.sh": SETUP_SH.format(notebook=source.name),
