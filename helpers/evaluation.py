@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import images
+from . import images, stats
 from .classifier import Classifier
 from .errors import WorkbookError
 
@@ -48,6 +48,39 @@ def rivals(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Per photo, how many other classes score at least as high as the true one (0 = top-1)."""
     truth = probabilities[np.arange(len(labels)), labels][:, None]
     return (probabilities >= truth).sum(axis=1) - 1
+
+
+@dataclass
+class Scores:
+    """Top-1 and top-5 of one model's scores on labelled photos (:func:`score`)."""
+
+    n: int
+    top1: float  # a tie at the top counts against the model
+    top5: float
+    top1_ties_won: float  # upper bound: every tie at the top decided for the true class
+    ties: int  # photos whose highest score two or more classes share (8-bit outputs have 256 levels)
+    correct_top1: np.ndarray  # per photo, for paired comparisons (McNemar)
+
+    @property
+    def standard_error(self) -> float:
+        """The binomial standard error of :attr:`top1`."""
+        return stats.standard_error(self.top1, self.n)
+
+
+def score(probabilities: np.ndarray, labels: np.ndarray) -> Scores:
+    """Top-1 (ties against the model, and ties won), top-5 and ties of ``[photos, classes]`` scores."""
+    probabilities, labels = np.asarray(probabilities), np.asarray(labels)
+    ranks = rivals(probabilities, labels)
+    truth = probabilities[np.arange(len(labels)), labels][:, None]
+    shared_top = (probabilities == probabilities.max(axis=1, keepdims=True)).sum(axis=1) > 1
+    return Scores(
+        len(labels),
+        float(np.mean(ranks == 0)),
+        float(np.mean(ranks < 5)),
+        float(np.mean((probabilities > truth).sum(axis=1) == 0)),
+        int(shared_top.sum()),
+        ranks == 0,
+    )
 
 
 def evaluate(

@@ -1081,7 +1081,7 @@ PROBES: dict[str, list[Probe]] = {
             notes={"activation_qparams": "judged on random ranges, not on the INT8 file's tensors"},
         ),
     ],
-    "07b_tflite_int8_deep_dive.ipynb": [
+    "07c_tflite_int8_accuracy.ipynb": [
         Probe(
             "rounding_shift",
             "c17e",

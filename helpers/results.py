@@ -7,8 +7,9 @@ every executed notebook in ``build/notebooks/`` (:mod:`helpers.records`) and wri
 (:func:`helpers.machine.summary`: CPU model, ISA flags, cores, package versions) and thread
 settings. A copy of one full run is committed as ``results/<date>-<cpu>.json``;
 ``python -m helpers results render results/<file>.json`` rewrites the README's section between
-:data:`BEGIN` and :data:`END` from it, and ``--check`` only says whether the README matches (a
-test runs it), so no figure in that section is typed by hand.
+:data:`BEGIN` and :data:`END` from it, and the time column of the README's table of notebooks (each
+notebook's full-run seconds beside the time its Overview plans); ``--check`` only says whether the
+README matches (a test runs it), so no figure there is typed by hand.
 """
 
 from __future__ import annotations
@@ -171,6 +172,35 @@ def render(results: dict, source: str) -> str:
     return "\n".join(lines)
 
 
+# A row of the README's table of notebooks: its first two cells, the notebook and its time.
+NOTEBOOK_ROW = re.compile(r"^\| `(\d\d[a-z]?_[a-z0-9_]+)` \| [^|]* \|", re.MULTILINE)
+PLAN = re.compile(r"Plan (.+?) to (?:work through|read)")
+
+
+def plan_of(stem: str, notebooks_dir: Path | None = None) -> str:
+    """The time a notebook's Overview plans for a sitting ("about 45 minutes", "45 to 60 minutes")."""
+    path = Path(notebooks_dir or REPO / "notebooks") / f"{stem}.ipynb"
+    overview = "".join(json.loads(path.read_text())["cells"][0]["source"])
+    found = PLAN.search(" ".join(overview.split()))
+    if not found:
+        raise WorkbookError(f"{path.name}: its Overview says no time to plan (\"Plan ... to work through\")")
+    return found.group(1)
+
+
+def time_cell(stem: str, results: dict, notebooks_dir: Path | None = None) -> str:
+    """The time column of the README's table of notebooks: the Overview's plan (an estimate, and
+    "optional" for a deep dive) and the full run's seconds in ``results``."""
+    optional = "optional; " if re.match(r"\d\d[a-z]_", stem) else ""
+    seconds = results["notebooks"].get(stem, {}).get("seconds")
+    ran = f"full run {seconds:.0f} s" if seconds else "not in the committed run"
+    return f"{optional}{plan_of(stem, notebooks_dir)}; {ran}"
+
+
+def fill_notebook_table(text: str, results: dict, notebooks_dir: Path | None = None) -> str:
+    """``text`` with the time column of every row of the table of notebooks rewritten."""
+    return NOTEBOOK_ROW.sub(lambda row: f"| `{row[1]}` | {time_cell(row[1], results, notebooks_dir)} |", text)
+
+
 def readme_section(text: str) -> str:
     """The README's generated section, markers included."""
     start, end = text.find(BEGIN), text.find(END)
@@ -180,7 +210,8 @@ def readme_section(text: str) -> str:
 
 
 def update_readme(results_file: Path, readme: Path = README, check: bool = False) -> bool:
-    """Rewrite (or with ``check``, compare) the README's section; True when it already matched."""
+    """Rewrite (or with ``check``, compare) the README's section and the time column of its table
+    of notebooks; True when both already matched."""
     results_file = Path(results_file)
     results = json.loads(results_file.read_text())
     try:
@@ -189,10 +220,11 @@ def update_readme(results_file: Path, readme: Path = README, check: bool = False
         source = results_file.name
     text = readme.read_text()
     current, wanted = readme_section(text), render(results, source)
-    if current == wanted:
+    updated = fill_notebook_table(text.replace(current, wanted), results)
+    if updated == text:
         return True
     if not check:
-        readme.write_text(text.replace(current, wanted))
+        readme.write_text(updated)
     return False
 
 

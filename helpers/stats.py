@@ -28,7 +28,8 @@ class McNemar:
     p_value: float
 
     def __str__(self) -> str:
-        return f"{self.only_a} photos only A got right, {self.only_b} only B; McNemar exact p = {self.p_value:.3f}"
+        photos = "photo" if self.only_a == 1 else "photos"
+        return f"{self.only_a} {photos} only A got right, {self.only_b} only B; McNemar exact p = {self.p_value:.3f}"
 
 
 def mcnemar(a_correct, b_correct) -> McNemar:

@@ -83,3 +83,35 @@ def test_pack_sample_accuracy_of_the_default_model(pack):
     result = evaluation.evaluate(zoo.load("mobilenet_v1_0.25_224"), datasets.imagenet_sample(), progress=False)
     assert result.n == 500
     assert abs(int(result.correct_top1.sum()) - 276) <= 2
+
+
+def test_score_counts_ties_against_the_model_and_bounds_them_from_above():
+    # photo 0: true class tied at the top; 1: right; 2: wrong (true class second); 3: true class third of 3
+    scores = np.array([[0.5, 0.5, 0.0], [0.1, 0.8, 0.1], [0.3, 0.2, 0.5], [0.2, 0.5, 0.3]])
+    scored = evaluation.score(scores, np.array([0, 1, 0, 0]))
+    assert (scored.n, scored.top1, scored.top1_ties_won, scored.ties) == (4, 0.25, 0.5, 1)
+    assert scored.correct_top1.tolist() == [False, True, False, False]
+    assert scored.top5 == 1.0  # 3 classes: every true class is within 5
+    assert scored.standard_error == pytest.approx(np.sqrt(0.25 * 0.75 / 4))
+
+
+def test_score_table_lines_up_and_pairs_models_on_the_same_photos():
+    from helpers import plots, stats
+
+    labels = np.array([0, 1, 0, 0])
+    a = evaluation.score(np.eye(3)[[0, 1, 0, 0]], labels)  # all right
+    b = evaluation.score(np.eye(3)[[1, 1, 1, 1]], labels)  # one right
+    text = plots.score_table({"float": a, "int8": b}, reference="float")
+    header, first, second = text.splitlines()
+    assert header.split("  ")[0].strip() == "model" and header.endswith("McNemar p vs float")
+    assert first.split()[:2] == ["float", "100.0%"] and first.rstrip() == first  # no p against itself
+    assert second.split()[:3] == ["int8", "25.0%", "21.7p"]
+    assert second.split()[-1] == f"{stats.mcnemar(a.correct_top1, b.correct_top1).p_value:.2g}" == "0.25"
+    assert len({len(line) for line in (header, second)}) == 1  # the columns line up
+
+
+def test_table_formats_each_column():
+    from helpers import plots
+
+    text = plots.table(["layer", "ms"], [["conv1", 1.23456], ["conv_pw_13", 0.5]], ["", ".3f"])
+    assert text.splitlines() == ["layer          ms", "conv1       1.235", "conv_pw_13  0.500"]

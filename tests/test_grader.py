@@ -30,7 +30,7 @@ def test_the_judge_grades_exactly_the_instructor_checks():
     for source in notebook_list():
         assert judge.checks_of(source.name) == homework.checks_in(instructor(source.name)), source.name
     total = sum(sum(judge.checks_of(s.name).values()) for s in notebook_list())
-    assert total == 50  # 3 each; 02, 06, 10: 6; 03: 5; 07: 9; 06b: none (an optional deep dive)
+    assert total == 50  # 3 each; 02, 06, 10: 6; 03: 5; 07: 9; 06b, 07b: none (optional deep dives)
 
 
 def test_probe_points_are_cells_of_the_notebook():
@@ -678,7 +678,7 @@ def test_points_live_in_the_checks_headings_and_readme_agree():
         said = re.findall(r"\((?:[^()]*, )?(\d+)(?: points)?\)", part)  # "(3)", "(3 points)", "(`rounding_shift`, 3)"
         readme[number] = readme.get(number, 0) + sum(int(p) for p in said)
     graded = {s.name.split("_")[0]: sum(judge.checks_of(s.name).values()) for s in notebook_list()}
-    assert readme == {number: points for number, points in graded.items() if points}  # 06b grades nothing
+    assert readme == {number: points for number, points in graded.items() if points}  # 06b and 07b grade nothing
 
 
 def test_grade_manual_refuses_a_bad_marks_file_before_grading(tmp_path):

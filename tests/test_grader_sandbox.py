@@ -515,7 +515,7 @@ def test_the_gradescope_autograder_writes_results_json(tmp_path, pack):
 
     zips = {p.name: p for p in gradescope.build(tmp_path / "zips")}
     graded = [s.name.split("_")[0] for s in grader.notebook_list() if judge.PROBES.get(s.name)]
-    assert sorted(zips) == [f"{number}_autograder.zip" for number in graded] and "07b_autograder.zip" in zips
+    assert sorted(zips) == [f"{number}_autograder.zip" for number in graded] and "07c_autograder.zip" in zips
     root = tmp_path / "autograder"
     with zipfile.ZipFile(zips["01_autograder.zip"]) as archive:
         assert {"setup.sh", "run_autograder", "helpers/grader.py", "notebooks/01_classify.ipynb"} <= set(

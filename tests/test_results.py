@@ -78,3 +78,21 @@ def test_speed_sentence_says_faster_only_beyond_two_standard_errors():
     assert "slower, on this CPU" in timing.speed_sentence(steady, "b", "a", "this CPU")
     assert "faster" in timing.speed_sentence(steady, "a", "b", "this CPU")
     assert timing.verdict(1.02, 0.02) == "not measurably faster or slower"  # 1 standard error from equal
+
+
+def test_the_table_of_notebooks_gets_each_plan_and_full_run_time(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    plans = {"01_classify": "Plan about 45 minutes to work through it;", "06b_deep": "Plan 45 to\n60 minutes to read."}
+    for stem, plan in plans.items():
+        cell = {"cell_type": "markdown", "source": [f"# T\n\n## Overview\n\n{plan}\n"]}
+        (folder / f"{stem}.ipynb").write_text(json.dumps({"cells": [cell]}))
+    (folder / "02_silent.ipynb").write_text(json.dumps({"cells": [{"cell_type": "markdown", "source": ["# T\n"]}]}))
+    run = {"notebooks": {"01_classify": {"seconds": 57.4}}}
+    table = "| notebook | time | what |\n|---|---|---|\n| `01_classify` | - | a |\n| `06b_deep` | old | b |\n"
+    assert results.fill_notebook_table(table, run, folder).splitlines()[2:] == [
+        "| `01_classify` | about 45 minutes; full run 57 s | a |",
+        "| `06b_deep` | optional; 45 to 60 minutes; not in the committed run | b |",
+    ]
+    with pytest.raises(WorkbookError, match="02_silent.ipynb: its Overview says no time"):
+        results.fill_notebook_table("| `02_silent` | - | c |\n", run, folder)
