@@ -382,11 +382,18 @@ def reference_refusals(nb: dict, notebook: str) -> dict[str, list[str]]:
     }
 
 
+def _question_name(written: dict) -> str:
+    """A written answer as a student can find it: its cell id (for the marker) and its question's
+    first words (a student sees no cell ids in JupyterLab)."""
+    words = " ".join(re.sub(r"[*#`]", "", written["question"]).split())
+    return f"{written['cell_id']} (\"{words[:60]}{'...' if len(words) > 60 else ''}\")"
+
+
 def result_of(submission: Submission, checks: list[dict], warnings: list[str], written: list[dict]) -> dict:
     """The JSON-ready result of one graded submission (written answers unmarked until --manual)."""
     written = [{**w, "question": sandbox.printable(w["question"])} for w in written]
-    if blank := [w["cell_id"] for w in written if not w["answered"]]:
-        warnings = [*warnings, f"blank written answers: {', '.join(blank)}"]
+    if blank := [_question_name(w) for w in written if not w["answered"]]:
+        warnings = [*warnings, f"blank written answers: {'; '.join(blank)}"]
     return totals(
         {
             "submission": submission.path,

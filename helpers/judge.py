@@ -545,6 +545,17 @@ shift_depthwise = np.asarray(rounding_shift(kernel_depthwise, mean_depthwise, Tr
 """
 
 
+_SHIFT = """def rounding_shift(kernel, input_mean, depthwise):
+    scale = np.abs(kernel).max(axis={axes}, keepdims=True) / {levels}
+    error = {error}
+    if depthwise:
+        return (error[..., 0] * input_mean).sum(axis=(0, 1))
+    return np.einsum("hwio,i->o", error, input_mean)
+"""
+_SHIFT_RIGHT = "np.round(kernel / scale) * scale - kernel"
+_SHIFT_AXES = "(0, 1, 3) if depthwise else (0, 1, 2)"
+
+
 def _shift_inputs(rng):
     return {
         "kernel_pointwise": rng.normal(0, 0.2, (1, 1, 16, 8)).astype(np.float32),
@@ -1094,6 +1105,37 @@ PROBES: dict[str, list[Probe]] = {
             },
             rerun=False,
             collect=_SHIFT_COLLECT,
+            wrong={
+                "one scale for the tensor": _SHIFT.format(axes="None", levels=127, error=_SHIFT_RIGHT),
+                "a depthwise kernel scaled over its channels": _SHIFT.format(
+                    axes="(0, 1, 2)", levels=127, error=_SHIFT_RIGHT
+                ),
+                "the sign flipped": _SHIFT.format(
+                    axes=_SHIFT_AXES, levels=127, error="kernel - np.round(kernel / scale) * scale"
+                ),
+                "128 levels a side": _SHIFT.format(axes=_SHIFT_AXES, levels=128, error=_SHIFT_RIGHT),
+                "truncated, not rounded": _SHIFT.format(
+                    axes=_SHIFT_AXES, levels=127, error="np.trunc(kernel / scale) * scale - kernel"
+                ),
+                "the input mean left out": "def rounding_shift(kernel, input_mean, depthwise):\n"
+                "    axes = (0, 1, 3) if depthwise else (0, 1, 2)\n"
+                "    scale = np.abs(kernel).max(axis=axes, keepdims=True) / 127\n"
+                "    error = np.round(kernel / scale) * scale - kernel\n"
+                "    return error[..., 0].sum(axis=(0, 1)) if depthwise else error.sum(axis=(0, 1, 2))\n",
+            },
+            right={
+                "a loop over output channels in float64": "def rounding_shift(kernel, input_mean, depthwise):\n"
+                "    kernel = kernel.astype(np.float64)\n"
+                "    out = kernel.shape[2] if depthwise else kernel.shape[3]\n"
+                "    shift = np.zeros(out)\n"
+                "    for c in range(out):\n"
+                "        w = kernel[:, :, c, 0] if depthwise else kernel[:, :, :, c]\n"
+                "        step = np.max(np.abs(w)) / 127\n"
+                "        error = np.rint(w / step) * step - w\n"
+                "        shift[c] = (error * input_mean[c]).sum() if depthwise else (error * input_mean).sum()\n"
+                "    return shift\n",
+            },
+            references=("quantization.bias_shift",),
         ),
     ],
     "08_mobilenet_v2_tfnn.ipynb": [

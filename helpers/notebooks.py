@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     out_dir, html_dir = build_dir() / "notebooks", build_dir() / "html"
     info = results.run_info() | {"parameters": parameters}  # taken before the run: the commit that ran
     failed, seconds = 0, {}
+    width = max(len(nb.name) for nb in chosen)
     for nb in chosen:
         start = time.perf_counter()
         try:
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             except Exception:
                 pass
         seconds[nb.stem] = round(time.perf_counter() - start, 1)
-        print(f"{nb.name:<28} {seconds[nb.stem]:7.1f} s  {status}", flush=True)
+        print(f"{nb.name:<{width}} {seconds[nb.stem]:7.1f} s  {status}", flush=True)
     print(f"executed notebooks: {out_dir}   HTML: {html_dir}")
     if not args.names:  # a whole run: every recorded value, with the machine it ran on
         info["failed"] = failed

@@ -212,6 +212,7 @@ def test_07b_tflite_int8_deep_dive(executed):
         assert set(r["imagenet_int8_mixed_float_layers"]) <= {row["layer"] for row in layers}
         assert r["imagenet_int8_mixed_top1_agreement"] > 0.5
         assert "the speed of float32" in r["imagenet_int8_mixed_speed_verdict"]
+        assert "the speed of all-INT8" in r["imagenet_int8_mixed_vs_int8_speed_verdict"]
     assert r["imagenet_int8_top1_agreement"] > 0.5  # the same conversion as 07's (see test_07_tflite_int8)
     # One scale per weight tensor zeroes whole depthwise channels (measured 54): a broken model.
     assert r["per_tensor_zeroed_depthwise_channels"] > 10
@@ -432,6 +433,8 @@ QUOTED = {
     ("05_mnist", "c00"): "the original homework's own results",
     ("10_accuracy_vs_cost", "c14a"): "model answer quoting mobilenet_v1.md's and the paper's Tables 6-7 top-1",
     ("06_flowers_transfer", "c22"): "10x lower learning rate: a setting, not a measurement",
+    ("07_tflite_int8", "c20a"): "model answer quoting both committed runs' printed speed sentences, with their files",
+    ("07b_tflite_int8_deep_dive", "c19a"): "model answer quoting both committed runs' int8_layer_verdict, with files",
 }
 
 
