@@ -438,7 +438,7 @@ def write_nbgrader_metadata(paths: list[Path]) -> list[str]:
 if __name__ == "__main__":
     import sys
 
-    from .notebooks import notebook_list
+    from .paths import notebook_list
 
     if sys.argv[1:] != ["nbgrader-metadata"]:
         print("usage: python -m helpers.homework nbgrader-metadata", file=sys.stderr)

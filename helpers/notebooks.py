@@ -14,14 +14,7 @@ import time
 from pathlib import Path
 
 from .errors import WorkbookError
-from .paths import NOTEBOOKS, build_dir
-
-
-def notebook_list() -> list[Path]:
-    """The workbook's notebooks in teaching order: ``NN_name.ipynb``, each followed by its optional
-    deep dive ``NNb_name.ipynb`` (``06_...``, ``06b_...``, ``07_...``: "_" sorts before "b")."""
-    found = set(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")) | set(NOTEBOOKS.glob("[0-9][0-9][a-z]_*.ipynb"))
-    return sorted(found, key=lambda path: path.name)
+from .paths import NOTEBOOKS, build_dir, notebook_list
 
 
 def parameters_of(notebook: str | Path) -> dict:

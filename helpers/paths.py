@@ -27,3 +27,11 @@ def save_figure(figure, name: str, *, dpi: int = 110) -> Path:
     path = figure_path(f"{name}.png")
     figure.savefig(path, dpi=dpi, bbox_inches="tight")
     return path
+
+
+def notebook_list() -> list[Path]:
+    """The workbook's notebooks in teaching order: ``NN_name.ipynb``, each followed by its optional
+    deep dives ``NNb_name.ipynb``, ``NNc_name.ipynb`` (``06_...``, ``06b_...``, ``07_...``: "_" sorts
+    before "b")."""
+    found = set(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")) | set(NOTEBOOKS.glob("[0-9][0-9][a-z]_*.ipynb"))
+    return sorted(found, key=lambda path: path.name)
