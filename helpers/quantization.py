@@ -6,12 +6,12 @@ That rounding error is not zero on average for one output channel: over the laye
 channels have non-zero means (ReLU6 outputs are never negative), it shifts the channel's output by
 ``(w_int8 - w) . E[x]``. **Bias correction** (Nagel et al. 2019, "Data-Free Quantization Through
 Weight Equalization and Bias Correction", section 4.2, here with ``E[x]`` measured on calibration
-photos) subtracts that expected shift from the bias before converting. Notebook 07 writes it out;
+photos) subtracts that expected shift from the bias before converting. Notebook 07c writes it out;
 these are the references its checks and the tests compare with.
 
 Everything here works on a BatchNorm-folded model (:func:`helpers.bn_fold.fold_batchnorm`): the
 kernel the converter rounds is the folded one. :func:`simulated_int8` imitates the INT8 model in
-Keras, for the *empirical* correction 07 adds on top (the mean error that remains per channel,
+Keras, for the *empirical* correction 07c adds on top (the mean error that remains per channel,
 activations' rounding included, measured layer by layer).
 """
 
@@ -89,7 +89,7 @@ def simulated_int8(model) -> tuple:
     """``(copy, layers by name)``: a copy of the BatchNorm-folded chain ``model`` (Keras's MobileNet
     V1 layout), up to its logits, computing roughly what its INT8 file computes: every conv kernel
     int8-rounded as the converter rounds it, and every ReLU6 output rounded to the 256 levels of
-    [0, 6], the range calibration gives it (07 counts them). The input, biases and classifier stay
+    [0, 6], the range calibration gives it (07c counts them). The input, biases and classifier stay
     float. The copy's layers are returned by name so that biases can be changed in place."""
     import keras
     import tensorflow as tf
