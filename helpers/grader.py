@@ -391,7 +391,8 @@ def _question_name(written: dict) -> str:
 
 def result_of(submission: Submission, checks: list[dict], warnings: list[str], written: list[dict]) -> dict:
     """The JSON-ready result of one graded submission (written answers unmarked until --manual)."""
-    written = [{**w, "question": sandbox.printable(w["question"])} for w in written]
+    # the question's own line breaks kept (the pages show them), any other control character escaped
+    written = [{**w, "question": "\n".join(map(sandbox.printable, w["question"].split("\n")))} for w in written]
     if blank := [_question_name(w) for w in written if not w["answered"]]:
         warnings = [*warnings, f"blank written answers: {'; '.join(blank)}"]
     return totals(
@@ -608,7 +609,8 @@ def _feedback_page(r: dict) -> str:
         for c in r["checks"]
     )
     written = "".join(
-        f"<tr><td>{e(w['question'])}</td><td>{'answered' if w['answered'] else '<b>blank</b>'}</td>"
+        f"<tr><td style='white-space:pre-wrap'>{e(w['question'])}</td>"
+        f"<td>{'answered' if w['answered'] else '<b>blank</b>'}</td>"
         f"<td>{'to be marked' if w['points'] is None else w['points']} / {w['max_points']}</td>"
         f"<td>{e(w.get('comment', ''))}</td></tr>"
         for w in r.get("written", [])
@@ -656,7 +658,8 @@ def _written_pages(results: list[dict], folder: Path) -> None:
         blank = sum(not w["answered"] for _, w in answers_of)
         page = (
             f"<!doctype html><meta charset='utf-8'><title>{e(notebook)} {e(cell_id)}</title>"
-            f"<h1>{e(notebook)}, cell {e(cell_id)}</h1><p>{e(answers_of[0][1]['question'])}</p>"
+            f"<h1>{e(notebook)}, cell {e(cell_id)}</h1>"
+            f"<p style='white-space:pre-wrap'>{e(answers_of[0][1]['question'])}</p>"
             f"<h2>Model answer</h2><div style='white-space:pre-wrap'>{e(models[notebook].get(cell_id, ''))}</div>"
             f"<h2>{len(answers_of)} answers, {blank} blank</h2>"
             f"<table border=1><tr><th>student</th><th>answer</th><th>points</th><th>comment</th></tr>{rows}</table>"

@@ -570,7 +570,8 @@ def _shift_ok(kind: str) -> Verdict:
         from .quantization import bias_shift
 
         expected = bias_shift(i[f"kernel_{kind}"], i[f"mean_{kind}"], depthwise=kind == "depthwise")
-        return _close(o[f"shift_{kind}"], expected, rtol=1e-4, atol=1e-6)
+        tolerance = Tolerance(1e-4, 1e-6, "float32 kernels accepted (1e-4 relative)")
+        return compare(f"the shift of a {kind} kernel's output channels", o[f"shift_{kind}"], expected, tolerance)
 
     return verdict
 
