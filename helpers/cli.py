@@ -230,8 +230,12 @@ def _student(args) -> object:
 
 
 def _grade(args) -> object:
+    import signal
+
     from . import grader
 
+    # A batch system stops a job with SIGTERM: leave as an exception does, so every batch folder is removed.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     if args.jobs < 1:
         raise WorkbookError("--jobs must be at least 1")
     if args.timeout < 1:
@@ -269,7 +273,8 @@ def _grade(args) -> object:
         for w in r["written"]:
             mark = "to be marked" if w["points"] is None else w["points"]
             lines.append(
-                f"  written {w['cell_id']}: {'answered' if w['answered'] else 'BLANK'}, {mark} / {w['max_points']}"
+                f"  written {grader.question_name(w)}: {'answered' if w['answered'] else 'BLANK'}, {mark} / "
+                f"{w['max_points']}"
             )
         lines += [f"  warning: {w}" for w in r["warnings"]]
     return "\n".join(lines)

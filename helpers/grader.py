@@ -382,7 +382,7 @@ def reference_refusals(nb: dict, notebook: str) -> dict[str, list[str]]:
     }
 
 
-def _question_name(written: dict) -> str:
+def question_name(written: dict) -> str:
     """A written answer as a student can find it: its cell id (for the marker) and its question's
     first words (a student sees no cell ids in JupyterLab)."""
     words = " ".join(re.sub(r"[*#`]", "", written["question"]).split())
@@ -393,7 +393,7 @@ def result_of(submission: Submission, checks: list[dict], warnings: list[str], w
     """The JSON-ready result of one graded submission (written answers unmarked until --manual)."""
     # the question's own line breaks kept (the pages show them), any other control character escaped
     written = [{**w, "question": "\n".join(map(sandbox.printable, w["question"].split("\n")))} for w in written]
-    if blank := [_question_name(w) for w in written if not w["answered"]]:
+    if blank := [question_name(w) for w in written if not w["answered"]]:
         warnings = [*warnings, f"blank written answers: {'; '.join(blank)}"]
     return totals(
         {

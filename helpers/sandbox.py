@@ -267,17 +267,19 @@ def run(command: list[str], *, timeout: float, log: Path, watch: Path | None = N
                 raise WorkbookError(f"cannot start the grading sandbox: {error}") from None
             returncode: int | None = None
             stopped = ""
-            while (left := start + timeout - time.monotonic()) > 0:
-                try:
-                    returncode = child.wait(timeout=min(1.0, left))
-                    break
-                except subprocess.TimeoutExpired:
-                    if watch is not None and disk_usage(watch) > DISK_LIMIT:
-                        stopped = f"stopped: more than {DISK_LIMIT >> 20} MB (or {DISK_ENTRIES:,} files) written"
+            try:
+                while (left := start + timeout - time.monotonic()) > 0:
+                    try:
+                        returncode = child.wait(timeout=min(1.0, left))
                         break
-            if returncode is None:
-                child.kill()  # bwrap: its pid namespace (the kernel and every process in it) dies with it
-                child.wait(timeout=30)
+                    except subprocess.TimeoutExpired:
+                        if watch is not None and disk_usage(watch) > DISK_LIMIT:
+                            stopped = f"stopped: more than {DISK_LIMIT >> 20} MB (or {DISK_ENTRIES:,} files) written"
+                            break
+            finally:  # past the deadline, over the disk limit, or the grader itself stopped (SIGTERM)
+                if returncode is None:
+                    child.kill()  # bwrap: its pid namespace (the kernel and every process in it) dies with it
+                    child.wait(timeout=30)
             return Outcome(returncode, time.monotonic() - start, tail(handle), group.limits, stopped)
     finally:
         group.remove()

@@ -541,3 +541,26 @@ def test_the_gradescope_autograder_writes_results_json(tmp_path, pack):
     ]
     blank = ", ".join(WRITTEN_01)  # nothing written: every written answer flagged
     assert results["output"].startswith("autograded 3 / 3\n") and f"(blank: {blank})" in results["output"]
+
+
+def test_a_grader_stopped_by_sigterm_leaves_no_folder_and_no_sandbox(tmp_path, pack):
+    """A batch system ends an overlong job with SIGTERM: the grader exits as it does on an error,
+    the running sandbox (and its kernel) killed and the batch folder removed."""
+    solved = submission(tmp_path, "solved", "import time\ntime.sleep(600)\n" + SOLVE)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    grading = subprocess.Popen(
+        [sys.executable, "-m", "helpers", "grade", str(solved)],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not list(scratch.glob("grading-*/**/log.txt")):  # the sandbox has started
+        assert grading.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    time.sleep(2)
+    grading.terminate()
+    assert grading.wait(timeout=60) == 128 + 15
+    assert list(scratch.iterdir()) == []
+    alive = subprocess.run(["pgrep", "-f", str(scratch)], capture_output=True, text=True).stdout.split()
+    assert alive == []  # nothing of that grading still runs
