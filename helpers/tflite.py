@@ -414,6 +414,12 @@ def activation_key(name: str) -> str:
     return name.split(";")[0]
 
 
+def short_name(name: str) -> str:
+    """A tensor's first fused name without its model prefixes, as a table shows it
+    (``imagenet_1/mobilenet_..._logits_1/conv_dw_1_relu_1/Relu6`` -> ``conv_dw_1_relu_1/Relu6``)."""
+    return "/".join(activation_key(name).split("/")[-2:])
+
+
 def check_dump_folder(folder: str | Path, *, force: bool = False) -> Path:
     """Refuse a tensor dump folder that is a file, or not empty (unless ``force``)."""
     folder = Path(folder)

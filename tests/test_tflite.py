@@ -294,3 +294,9 @@ def test_conversion_cache_keys_on_every_input(tmp_path, monkeypatch):
     model.get_layer("conv").bias.assign([0.0, 0.0])  # the first model's weights again (Conv2D starts at zero bias)
     assert tflite.convert(model, "int8", representative) == first
     assert cached[0].read_bytes() == first
+
+
+def test_short_name_keeps_the_layer_and_the_op():
+    name = "imagenet_1/mobilenet_v1_0.25_224_logits_1/conv_dw_1_relu_1/Relu6;imagenet_1/other/BiasAdd"
+    assert tflite.short_name(name) == "conv_dw_1_relu_1/Relu6"
+    assert tflite.short_name("serving_default_pixels:0") == "serving_default_pixels:0"
