@@ -217,12 +217,18 @@ def _run_unsandboxed(command: list[str], env: dict, timeout: float, log: Path) -
         child = subprocess.Popen(
             command, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT
         )
+        code: int | None = None
         try:
-            code: int | None = child.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_tree(child.pid)
-            child.wait(timeout=30)
-            code = None
+            while (left := start + timeout - time.monotonic()) > 0 and not sandbox.STOP.is_set():
+                try:
+                    code = child.wait(timeout=min(1.0, left))
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+        finally:  # past the deadline, or the grader itself stopped
+            if code is None:
+                _kill_tree(child.pid)
+                child.wait(timeout=30)
         return sandbox.Outcome(code, time.monotonic() - start, sandbox.tail(handle))
 
 
@@ -464,8 +470,15 @@ def grade_all(
                 why = f"{item.path}: grading failed: {type(error).__name__}: {error}"[:300]
                 return error_row(item.path, why, item.student)
 
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+        try:
             return list(pool.map(one, read))
+        except BaseException:  # SIGTERM's SystemExit or Ctrl-C in this thread: stop the running sandboxes
+            sandbox.STOP.set()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            sandbox.STOP.clear()
 
 
 def page_names(submissions: list[str]) -> list[str]:

@@ -17,6 +17,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,6 +248,11 @@ class Group:
                     time.sleep(0.1)
 
 
+# Set when the grader itself is being stopped (SIGTERM, Ctrl-C in its main thread): every run in a
+# worker thread kills its sandbox within a second and returns, so the batch can end and clean up.
+STOP = threading.Event()
+
+
 def run(command: list[str], *, timeout: float, log: Path, watch: Path | None = None) -> Outcome:
     """Run a :func:`command_line` (or any command), its output into ``log``; kill it at ``timeout``
     seconds. Returns the :class:`Outcome` with the last 2,000 characters of the log, read through
@@ -273,6 +279,9 @@ def run(command: list[str], *, timeout: float, log: Path, watch: Path | None = N
                         returncode = child.wait(timeout=min(1.0, left))
                         break
                     except subprocess.TimeoutExpired:
+                        if STOP.is_set():
+                            stopped = "stopped: the grader was stopped"
+                            break
                         if watch is not None and disk_usage(watch) > DISK_LIMIT:
                             stopped = f"stopped: more than {DISK_LIMIT >> 20} MB (or {DISK_ENTRIES:,} files) written"
                             break

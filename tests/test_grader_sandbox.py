@@ -547,6 +547,7 @@ def test_a_grader_stopped_by_sigterm_leaves_no_folder_and_no_sandbox(tmp_path, p
     """A batch system ends an overlong job with SIGTERM: the grader exits as it does on an error,
     the running sandbox (and its kernel) killed and the batch folder removed."""
     solved = submission(tmp_path, "solved", "import time\ntime.sleep(600)\n" + SOLVE)
+    grader.warm_caches(NOTEBOOKS / NOTEBOOK)  # so the grading runs in the batch's worker thread, not a warm-up
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     env = {**os.environ, "TMPDIR": str(scratch)}
@@ -554,13 +555,20 @@ def test_a_grader_stopped_by_sigterm_leaves_no_folder_and_no_sandbox(tmp_path, p
         [sys.executable, "-m", "helpers", "grade", str(solved)],
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 120
-    while not list(scratch.glob("grading-*/**/log.txt")):  # the sandbox has started
-        assert grading.poll() is None and time.monotonic() < deadline
-        time.sleep(0.2)
-    time.sleep(2)
-    grading.terminate()
-    assert grading.wait(timeout=60) == 128 + 15
+    try:
+        deadline = time.monotonic() + 120
+        while not list(scratch.glob("grading-*/**/log.txt")):  # the sandbox has started
+            assert grading.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        time.sleep(2)
+        grading.terminate()
+        assert grading.wait(timeout=60) == 128 + 15
+    finally:
+        grading.kill()  # a grader that ignored SIGTERM must not outlive the test (its sandbox dies with it)
     assert list(scratch.iterdir()) == []
-    alive = subprocess.run(["pgrep", "-f", str(scratch)], capture_output=True, text=True).stdout.split()
+    for _ in range(50):  # a killed sandbox's processes may take a moment to be gone
+        alive = subprocess.run(["pgrep", "-f", str(scratch)], capture_output=True, text=True).stdout.split()
+        if not alive:
+            break
+        time.sleep(0.2)
     assert alive == []  # nothing of that grading still runs
